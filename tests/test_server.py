@@ -1,0 +1,448 @@
+"""WebSocketServer and WebSocketRequest over real sockets: handshake checks,
+request properties, accept/reject, events, connections, broadcast and
+shutdown."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+import gevent
+import pytest
+from gevent.event import AsyncResult, Event
+from gevent.server import StreamServer
+
+from wsframework import WebSocketError, WebSocketServer, connect
+from wsframework.handshake import accept_key
+
+from .conftest import echo_handler
+from .helpers import RawClient, handshake_request
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+def reject_reason(response):
+    return response.headers.get("X-WebSocket-Reject-Reason")
+
+
+# --------------------------------------------------------------- handshake
+@pytest.mark.parametrize("request_bytes, status, reason", [
+    (handshake_request(omit=("Host",)), 400, "Client must provide a Host header."),
+    (handshake_request(omit=("Sec-WebSocket-Key",)), 400,
+     "Client must provide a value for Sec-WebSocket-Key."),
+    (handshake_request(key="short"), 400,
+     "Client must provide a valid Sec-WebSocket-Key (base64 of 16 bytes)."),
+    (handshake_request(omit=("Sec-WebSocket-Version",)), 400,
+     "Client must provide a value for Sec-WebSocket-Version."),
+    (handshake_request(headers={"Sec-WebSocket-Version": "abc"}), 400,
+     "Client must provide a value for Sec-WebSocket-Version."),
+    (handshake_request(headers={"Sec-WebSocket-Version": "7"}), 426,
+     "Unsupported websocket client version: 7Only versions 8 and 13 are supported."),
+    (handshake_request(omit=("Upgrade",)), 400,
+     "Client must provide an Upgrade: websocket header."),
+    (handshake_request(headers={"Upgrade": "h2c"}), 400,
+     "Client must provide an Upgrade: websocket header."),
+    (handshake_request(omit=("Connection",)), 400,
+     "Client must provide a Connection: Upgrade header."),
+    (handshake_request().replace(b"GET", b"POST", 1), 400, "Client must use the GET method."),
+    (handshake_request().replace(b"HTTP/1.1", b"HTTP/1.0", 1), 400,
+     "Client must use HTTP/1.1 or higher."),
+    (b"NONSENSE\r\n\r\n", 400, "Malformed HTTP request line."),
+    (handshake_request(headers={"Cookie": "a=%E0%A4%A"}), 400, "URI malformed"),
+])
+def test_bad_handshake_is_rejected(make_server, request_bytes, status, reason):
+    errors = []
+    server = make_server(lambda request: pytest.fail("must not be called"))
+    server.on("upgrade_error", errors.append)
+    client = RawClient(server.port)
+    response = client.request(request_bytes)
+    assert response.status == status
+    assert reject_reason(response) == reason
+    assert response.headers["Connection"] == "close"
+    assert client.read_until_eof() == b""          # no body; the server closed
+    assert [str(e) for e in errors] == [reason]
+    if status == 426:
+        assert response.headers["Sec-WebSocket-Version"] == "13"
+    assert server.connections == [] and server.pending_requests == []
+
+
+def test_oversized_head_gets_431(make_server):
+    server = make_server(echo_handler)
+    client = RawClient(server.port)
+    response = client.request(handshake_request(headers={"X-Big": "a" * 20000}))
+    assert response.status == 431
+
+
+def test_version_8_is_accepted_with_its_origin_header(make_server):
+    seen = AsyncResult()
+
+    def on_request(request):
+        seen.set((request.websocket_version, request.origin))
+        request.accept(None, request.origin)
+
+    server = make_server(on_request)
+    client = RawClient(server.port)
+    response = client.handshake(headers={"Sec-WebSocket-Version": "8",
+                                         "Sec-WebSocket-Origin": "http://example.com"})
+    assert seen.get(timeout=5) == (8, "http://example.com")
+    assert response.headers["Sec-WebSocket-Origin"] == "http://example.com"
+    assert "Origin" not in response.headers
+
+
+def test_no_request_listener_gives_404(make_server):
+    server = make_server()
+    response = RawClient(server.port).request(handshake_request())
+    assert response.status == 404
+    assert reject_reason(response) == "No handler is configured to accept the connection."
+
+
+def test_accept_response_headers_in_node_order(make_server):
+    def on_request(request):
+        request.accept("Chat", "http://example.com", cookies=[
+            {"name": "session", "value": "abc", "path": "/", "httponly": True},
+            {"name": "theme", "value": "dark", "maxage": 60.4},
+        ])
+
+    server = make_server(on_request)
+    client = RawClient(server.port)
+    response = client.handshake(headers={
+        "Sec-WebSocket-Key": KEY, "Sec-WebSocket-Protocol": "Chat, superchat",
+        "Origin": "http://example.com"})
+    assert list(response.headers.keys()) == [
+        "Upgrade", "Connection", "Sec-WebSocket-Accept", "Sec-WebSocket-Protocol",
+        "Origin", "Set-Cookie", "Set-Cookie"]
+    assert response.headers["Sec-WebSocket-Accept"] == accept_key(KEY)
+    assert response.headers["Sec-WebSocket-Protocol"] == "Chat"
+    assert response.headers.get_all("Set-Cookie") == [
+        "session=abc;Path=/;HttpOnly", "theme=dark;Max-Age=60"]
+
+
+def test_request_properties(make_server):
+    seen = AsyncResult()
+
+    def on_request(request):
+        seen.set(request)
+        request.reject(403)
+
+    server = make_server(on_request)
+    RawClient(server.port).request(handshake_request(
+        "/chat/room?name=lobby&x=1&x=2",
+        headers={"Host": "example.com:8080", "Origin": "http://example.com",
+                 "Sec-WebSocket-Protocol": "Chat, Echo-Protocol",
+                 "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits, x-foo",
+                 "Cookie": 'id=1; name="J%C3%B6rg"; flag',
+                 "X-Forwarded-For": "203.0.113.7, 10.0.0.1"}))
+    request = seen.get(timeout=5)
+    assert request.host == "example.com:8080"
+    assert request.resource == "/chat/room?name=lobby&x=1&x=2"
+    assert request.resource_url.pathname == "/chat/room"
+    assert request.resource_url.query == {"name": "lobby", "x": ["1", "2"]}
+    assert request.origin == "http://example.com"
+    assert request.websocket_version == 13
+    assert request.requested_protocols == ["chat", "echo-protocol"]
+    assert request.requested_extensions == [
+        {"name": "permessage-deflate", "params": [{"name": "client_max_window_bits", "value": None}]},
+        {"name": "x-foo", "params": []}]
+    assert [(c.name, c.value) for c in request.cookies] == [
+        ("id", "1"), ("name", "Jörg"), ("flag", None)]
+    assert request.remote_addresses == ["203.0.113.7", "10.0.0.1", "127.0.0.1"]
+    assert request.remote_address == "203.0.113.7"
+    assert request.http_request.method == "GET"
+    assert request.http_request.headers["host"] == "example.com:8080"
+
+
+def test_ignore_x_forwarded_for(make_server):
+    seen = AsyncResult()
+
+    def on_request(request):
+        connection = request.accept()
+        seen.set((request.remote_addresses, connection.remote_addresses,
+                  connection.remote_address))
+
+    server = make_server(on_request, ignore_x_forwarded_for=True)
+    RawClient(server.port).handshake(headers={"X-Forwarded-For": "203.0.113.7"})
+    assert seen.get(timeout=5) == (["127.0.0.1"], ["127.0.0.1"], "127.0.0.1")
+
+
+def test_parse_cookies_and_extensions_can_be_turned_off(make_server):
+    seen = AsyncResult()
+
+    def on_request(request):
+        seen.set((request.cookies, request.requested_extensions))
+        request.reject()
+
+    server = make_server(on_request, parse_cookies=False, parse_extensions=False)
+    RawClient(server.port).request(handshake_request(
+        headers={"Cookie": "a=1", "Sec-WebSocket-Extensions": "x"}))
+    assert seen.get(timeout=5) == ([], [])
+
+
+# ------------------------------------------------------------ accept rules
+def test_accept_protocol_case_insensitively(make_server):
+    seen = AsyncResult()
+
+    def on_request(request):
+        connection = request.accept("chat")
+        seen.set(connection.protocol)
+
+    server = make_server(on_request)
+    connection = connect(server.url, ["Chat"])
+    assert connection.protocol == "Chat"        # the header echoes the client's spelling
+    assert seen.get(timeout=5) == "chat"         # the server keeps what it passed
+
+
+@pytest.mark.parametrize("protocol, message", [
+    ("other", "Specified protocol was not requested by the client."),
+    ("bad/char", 'Illegal character "/" in subprotocol.'),
+])
+def test_accept_invalid_protocol_rejects_with_500(make_server, protocol, message):
+    raised = AsyncResult()
+
+    def on_request(request):
+        try:
+            request.accept(protocol)
+        except ValueError as exc:
+            raised.set(str(exc))
+
+    server = make_server(on_request)
+    response = RawClient(server.port).request(
+        handshake_request(headers={"Sec-WebSocket-Protocol": "chat"}))
+    assert response.status == 500
+    assert raised.get(timeout=5) == message
+
+
+def test_accept_bad_cookie_rejects_with_500(make_server):
+    raised = AsyncResult()
+
+    def on_request(request):
+        try:
+            request.accept(cookies=[{"name": "a", "value": "b", "expires": "tomorrow"}])
+        except ValueError as exc:
+            raised.set(str(exc))
+
+    server = make_server(on_request)
+    response = RawClient(server.port).request(handshake_request())
+    assert response.status == 500
+    assert raised.get(timeout=5) == 'Value supplied for cookie "expires" must be a vaild date object'
+
+
+def test_cookie_expires_is_an_rfc1123_date(make_server):
+    def on_request(request):
+        request.accept(cookies=[{"name": "a", "value": "b", "secure": True,
+                                 "expires": datetime.datetime(2030, 1, 2, 3, 4, 5)}])
+
+    server = make_server(on_request)
+    response = RawClient(server.port).handshake()
+    assert response.headers["Set-Cookie"] == "a=b;Expires=Wed, 02 Jan 2030 03:04:05 GMT;Secure"
+
+
+def test_request_may_be_answered_only_once(make_server):
+    raised = AsyncResult()
+
+    def on_request(request):
+        request.accept()
+        try:
+            request.reject()
+        except WebSocketError as exc:
+            raised.set(str(exc))
+
+    server = make_server(on_request)
+    connect(server.url)
+    assert raised.get(timeout=5) == "WebSocketRequest may only be accepted or rejected one time."
+
+
+def test_reject_with_reason_and_headers_strips_crlf(make_server):
+    events = []
+
+    def on_request(request):
+        request.on("request_rejected", lambda r: events.append("rejected"))
+        request.reject(401, "no\r\nX-Injected: 1", {"WWW-Authenticate": "Basic\r\nX-Evil: 1"})
+
+    server = make_server(on_request)
+    response = RawClient(server.port).request(handshake_request())
+    assert response.status == 401 and response.reason == "Unauthorized"
+    assert reject_reason(response) == "noX-Injected: 1"
+    assert response.headers["WWW-Authenticate"] == "BasicX-Evil: 1"
+    assert "X-Injected" not in response.headers and "X-Evil" not in response.headers
+    assert events == ["rejected"]
+
+
+def test_reject_with_non_numeric_status_is_403(make_server):
+    server = make_server(lambda request: request.reject("nope"))
+    response = RawClient(server.port).request(handshake_request())
+    assert (response.status, response.reason) == (403, "Forbidden")
+
+
+def test_accept_later_from_another_greenlet(make_server):
+    def on_request(request):
+        gevent.spawn(lambda: echo_handler(request))
+
+    server = make_server(on_request)
+    connection = connect(server.url)
+    connection.send("later")
+    assert connection.receive(timeout=5).data == "later"
+
+
+# ------------------------------------------------------------ events
+def test_server_events_and_connections(make_server):
+    order = []
+    closed = AsyncResult()
+
+    def on_request(request):
+        order.append("request")
+        request.on("request_accepted", lambda connection: order.append("request_accepted"))
+        connection = request.accept()
+        order.append("accept returned")
+        assert server.connections == [connection]
+        connection.on("close", lambda code, description: order.append("user close"))
+
+    server = make_server(on_request)
+    server.on("connect", lambda connection: order.append("connect"))
+    server.on("close", lambda connection, code, description: (
+        order.append("server close"), closed.set((code, description))))
+    client = connect(server.url)
+    client.close(4001, "done")
+    assert closed.get(timeout=5) == (4001, "done")
+    assert order == ["request", "connect", "request_accepted", "accept returned",
+                     "server close", "user close"]
+    assert server.connections == []
+
+
+def test_auto_accept_connections(make_server):
+    connected = AsyncResult()
+    server = make_server(auto_accept_connections=True)
+    server.on("connect", connected.set)
+    client = connect(server.url, ["first", "second"], origin="http://o.example")
+    assert client.protocol == "first"
+    server_side = connected.get(timeout=5)
+    assert server_side.protocol == "first"
+
+
+def test_handler_exception_is_logged_and_server_survives(make_server, caplog):
+    calls = []
+
+    def on_request(request):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("handler bug")
+        echo_handler(request)
+
+    server = make_server(on_request)
+    with caplog.at_level(logging.ERROR):
+        first = RawClient(server.port)
+        first.sock.sendall(handshake_request())
+        connection = connect(server.url)
+        connection.send("still alive")
+        assert connection.receive(timeout=5).data == "still alive"
+    assert any("handler bug" in record.exc_text for record in caplog.records if record.exc_text)
+
+
+def test_bytes_sent_with_the_handshake_are_kept(make_server):
+    server = make_server(echo_handler)
+    client = RawClient(server.port)
+    from wsframework.frame import encode_frame
+    client.handshake(extra=encode_frame(0x1, b"early", mask=True))
+    frame = client.read_frame()
+    assert (frame.opcode, frame.binary_payload) == (0x1, b"early")
+
+
+def test_handshake_timeout_drops_a_slow_client(make_server):
+    server = make_server(echo_handler, handshake_timeout=0.2)
+    client = RawClient(server.port)
+    client.send_raw(b"GET / HTTP/1.1\r\n")
+    assert client.read_until_eof() == b""
+
+
+# ------------------------------------------------------------ broadcast
+def test_broadcast_reaches_every_open_connection(make_server):
+    ready = Event()
+
+    def on_request(request):
+        request.accept()
+        if len(server.connections) == 3:
+            ready.set()
+
+    server = make_server(on_request, fragmentation_threshold=10)
+    clients = [connect(server.url) for _ in range(3)]
+    assert ready.wait(5)
+    server.broadcast("hello everyone, this is long")
+    server.broadcast(b"\x01\x02")
+    server.broadcast_utf("text")
+    server.broadcast_bytes(bytearray(b"bin"))
+    for client in clients:
+        assert [client.receive(timeout=5).data for _ in range(4)] == [
+            "hello everyone, this is long", b"\x01\x02", "text", b"bin"]
+
+
+def test_broadcast_skips_closing_connections(make_server):
+    ready = Event()
+
+    def on_request(request):
+        request.accept()
+        if len(server.connections) == 2:
+            ready.set()
+
+    server = make_server(on_request)
+    first, second = connect(server.url), connect(server.url)
+    assert ready.wait(5)
+    closing = server.connections[0]
+    closing.close()
+    assert closing.state == "ending"
+    server.broadcast("only the open one")   # must not raise for the closing one
+    messages = {client: client.receive(timeout=5) for client in (first, second)}
+    assert sorted(m.data for m in messages.values() if m is not None) == ["only the open one"]
+
+
+# ------------------------------------------------------------ shutdown
+def test_close_all_connections_and_pending_requests(make_server):
+    pending = Event()
+
+    def on_request(request):
+        if request.resource == "/wait":
+            pending.set()
+            return            # neither accepted nor rejected
+        request.accept()
+
+    server = make_server(on_request)
+    clients = [connect(server.url) for _ in range(2)]
+    waiting = RawClient(server.port)
+    waiting.send_raw(handshake_request("/wait"))
+    assert pending.wait(5)
+    assert len(server.pending_requests) == 1
+    server.close_all_connections()
+    for client in clients:
+        assert client.receive(timeout=5) is None
+        assert client.close_reason_code == 1000
+    response = waiting.request(b"")
+    assert response.status == 503
+    assert server.pending_requests == []
+
+
+def test_shut_down_stops_accepting(make_server):
+    server = make_server(echo_handler)
+    client = connect(server.url)
+    server.shut_down()
+    assert client.receive(timeout=5) is None
+    with pytest.raises(WebSocketError):
+        connect(server.url, open_timeout=2)
+
+
+def test_mount_on_an_existing_stream_server():
+    stream_server = StreamServer(("127.0.0.1", 0), lambda sock, address: None)
+    stream_server.start()
+    try:
+        server = WebSocketServer(http_server=stream_server)
+        server.on("request", echo_handler)
+        client = connect(f"ws://127.0.0.1:{stream_server.server_port}/")
+        client.send("mounted")
+        assert client.receive(timeout=5).data == "mounted"
+        server.unmount()
+        with pytest.raises(WebSocketError):
+            connect(f"ws://127.0.0.1:{stream_server.server_port}/", open_timeout=2)
+    finally:
+        stream_server.stop(timeout=1)
+
+
+def test_mount_requires_a_server():
+    with pytest.raises(ValueError, match="You must specify an httpServer"):
+        WebSocketServer().mount()

@@ -1,0 +1,141 @@
+"""Configuration keys, their defaults and their validation.
+
+Every key of WebSocket-Node (reference §2) is spelled in snake_case, with
+durations in seconds.  Unlike Node, an unknown key, a wrong type or an
+out-of-range value raises an error that names the key.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any, Callable, Mapping
+
+__all__ = ["server_config", "client_config", "SERVER_DEFAULTS", "CLIENT_DEFAULTS"]
+
+# key: (default, check) -- each check returns an error text or None.
+_Check = Callable[[Any], "str | None"]
+
+
+def _bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be a bool"
+
+
+def _size(minimum: int) -> _Check:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "must be an int (bytes)"
+        if value < minimum:
+            return f"must be >= {minimum}"
+        return None
+    return check
+
+
+def _seconds(*, positive: bool) -> _Check:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "must be a number of seconds"
+        if value < 0 or (positive and value == 0) or value != value:
+            return "must be > 0" if positive else "must be >= 0"
+        return None
+    return check
+
+
+def _optional(check: _Check) -> _Check:
+    return lambda value: None if value is None else check(value)
+
+
+def _version(value: Any) -> str | None:
+    if value in (8, 13) and not isinstance(value, bool):
+        return None
+    return "Requested webSocketVersion is not supported. Allowed values are 8 and 13."
+
+
+def _tls_options(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, ssl.SSLContext)):
+        return None
+    return "must be a dict of TLS options or an ssl.SSLContext"
+
+
+def _anything(value: Any) -> str | None:
+    return None
+
+
+_CONNECTION_KEYS: dict[str, tuple[Any, _Check]] = {
+    "fragment_outgoing_messages": (True, _bool),
+    "fragmentation_threshold": (0x4000, _size(1)),
+    "assemble_fragments": (True, _bool),
+    "disable_nagle_algorithm": (True, _bool),
+    "close_timeout": (5.0, _seconds(positive=False)),
+    "keepalive": (True, _bool),
+    "keepalive_interval": (20.0, _optional(_seconds(positive=True))),
+    "drop_connection_on_keepalive_timeout": (True, _bool),
+    "keepalive_grace_period": (10.0, _optional(_seconds(positive=True))),
+    "use_native_keepalive": (False, _bool),
+    # Port extensions: output backpressure and the blocking-style queue.
+    "output_high_water_mark": (0x10000, _size(1)),
+    "receive_queue_size": (64, _size(1)),
+}
+
+SERVER_DEFAULTS: dict[str, tuple[Any, _Check]] = {
+    "http_server": (None, _anything),
+    "max_received_frame_size": (0x10000, _size(1)),
+    "max_received_message_size": (0x100000, _size(1)),
+    **_CONNECTION_KEYS,
+    "auto_accept_connections": (False, _bool),
+    "ignore_x_forwarded_for": (False, _bool),
+    "parse_cookies": (True, _bool),
+    "parse_extensions": (True, _bool),
+    # Port extension: seconds a client has to send its handshake request.
+    "handshake_timeout": (10.0, _optional(_seconds(positive=True))),
+}
+
+CLIENT_DEFAULTS: dict[str, tuple[Any, _Check]] = {
+    "max_received_frame_size": (0x100000, _size(1)),
+    "max_received_message_size": (0x800000, _size(1)),
+    **_CONNECTION_KEYS,
+    "keepalive": (False, _bool),
+    "websocket_version": (13, _version),
+    "tls_options": (None, _tls_options),
+    # Port extension: seconds allowed for TCP connect, TLS and handshake.
+    "open_timeout": (10.0, _optional(_seconds(positive=True))),
+}
+
+
+def _build(defaults: Mapping[str, tuple[Any, _Check]], given: Mapping[str, Any],
+           base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    config = {key: default for key, (default, _) in defaults.items()}
+    if base:
+        config.update(base)
+    for key, value in given.items():
+        if key not in defaults:
+            raise TypeError(f"unknown config key {key!r}")
+        problem = defaults[key][1](value)
+        if problem is not None:
+            if key == "websocket_version":
+                raise ValueError(problem)
+            error = TypeError if problem.startswith("must be a") else ValueError
+            raise error(f"config key {key!r} {problem} (got {value!r})")
+        config[key] = value
+    _check_keepalive(config)
+    return config
+
+
+def _check_keepalive(config: dict[str, Any]) -> None:
+    if config["keepalive"] and not config["use_native_keepalive"]:
+        if config["keepalive_interval"] is None:
+            raise ValueError("keepalive_interval must be specified and numeric "
+                             "if keepalive is true.")
+        if (config["drop_connection_on_keepalive_timeout"]
+                and config["keepalive_grace_period"] is None):
+            raise ValueError("keepalive_grace_period must be specified and numeric "
+                             "if drop_connection_on_keepalive_timeout is true.")
+
+
+def server_config(given: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The server config: defaults, then ``base``, then ``given`` (checked)."""
+    return _build(SERVER_DEFAULTS, given, base)
+
+
+def client_config(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The client config: defaults overridden by ``given`` (checked)."""
+    return _build(CLIENT_DEFAULTS, given)

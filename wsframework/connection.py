@@ -1,0 +1,856 @@
+"""``WebSocketConnection``: one open WebSocket over a gevent socket.
+
+The greenlet model, in short:
+
+* **Reading.**  Exactly one greenlet reads the socket at a time (the
+  "read owner").  A greenlet blocked in :meth:`receive` reads frames
+  itself, so the blocking style costs no greenlet switch per message.
+  When nobody is reading — event-style code, or a consumer busy elsewhere —
+  a background reader greenlet takes over and queues messages for
+  :meth:`receive`.  Event handlers run in whichever greenlet is reading.
+* **Writing** never blocks the caller.  A frame is written with a
+  non-blocking ``send``; whatever the kernel does not take is queued and a
+  flusher greenlet writes it.  Each frame is queued whole and in order, so
+  sends from many greenlets never interleave, and no lock is needed.
+  ``send*`` return False above ``output_high_water_mark``; ``drain`` is
+  emitted when the queue empties again.
+* **Timers** (keepalive, close timeout) are libev/libuv timer watchers, not
+  greenlets; what they trigger runs in a short-lived greenlet.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket as _socket
+import ssl
+from collections import deque
+from typing import Any, Callable, Iterator
+
+import gevent
+from gevent import getcurrent
+from gevent.event import Event
+
+from .close_codes import CLOSE_DESCRIPTIONS, is_valid_close_code
+from .events import EventEmitter
+from .exceptions import ConnectionClosedError, ProtocolError, WebSocketError
+from .frame import MAX_CONTROL_PAYLOAD, Opcode, WebSocketFrame, encode_close_payload, encode_frame
+from .message import WebSocketMessage
+from .parser import FrameParser
+from .streams import BufferedReader
+from .utf8 import decode_utf8
+
+__all__ = ["WebSocketConnection"]
+
+logger = logging.getLogger("wsframework.connection")
+
+OPEN = "open"
+PEER_REQUESTED_CLOSE = "peer_requested_close"
+ENDING = "ending"
+CLOSED = "closed"
+
+_TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+Callback = Callable[[Exception | None], Any]
+
+
+class _ReadInterrupted(Exception):
+    """Thrown into a reader waiting for data when the connection is paused;
+    the parser keeps its progress, so nothing is lost."""
+
+
+def _truncate_utf8(text: str, limit: int) -> bytes:
+    """``text`` encoded, cut to ``limit`` bytes on a character boundary."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return data
+    return data[:limit].decode("utf-8", "ignore").encode("utf-8")
+
+
+def _control_payload(data: Any) -> bytes:
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    elif not isinstance(data, _BYTES_LIKE):
+        data = str(data).encode("utf-8")
+    data = bytes(data)
+    if len(data) > MAX_CONTROL_PAYLOAD:
+        raise ValueError(f"control frame payload is {len(data)} bytes; at most 125 are allowed")
+    return data
+
+
+def _error_name(exc: BaseException) -> str:
+    code = getattr(exc, "errno", None)
+    return errno.errorcode.get(code, str(code)) if code else type(exc).__name__
+
+
+class WebSocketConnection(EventEmitter):
+    """An open WebSocket connection, on the server or the client side.
+
+    Built by ``WebSocketRequest.accept()`` and by the client; the arguments
+    follow WebSocket-Node: the socket, the negotiated extensions and
+    subprotocol, whether to mask outgoing frames (True on the client), and
+    the config of the server or client.  ``initial_data`` holds bytes that
+    arrived together with the handshake.
+    """
+
+    CLOSE_REASON_NORMAL = 1000
+    CLOSE_REASON_GOING_AWAY = 1001
+    CLOSE_REASON_PROTOCOL_ERROR = 1002
+    CLOSE_REASON_UNPROCESSABLE_INPUT = 1003
+    CLOSE_REASON_RESERVED = 1004
+    CLOSE_REASON_NOT_PROVIDED = 1005
+    CLOSE_REASON_ABNORMAL = 1006
+    CLOSE_REASON_INVALID_DATA = 1007
+    CLOSE_REASON_POLICY_VIOLATION = 1008
+    CLOSE_REASON_MESSAGE_TOO_BIG = 1009
+    CLOSE_REASON_EXTENSION_REQUIRED = 1010
+    CLOSE_REASON_INTERNAL_SERVER_ERROR = 1011
+    CLOSE_REASON_TLS_HANDSHAKE_FAILED = 1015
+    CLOSE_DESCRIPTIONS = CLOSE_DESCRIPTIONS
+
+    STATE_OPEN = OPEN
+    STATE_PEER_REQUESTED_CLOSE = PEER_REQUESTED_CLOSE
+    STATE_ENDING = ENDING
+    STATE_CLOSED = CLOSED
+
+    __slots__ = (
+        "socket", "config", "protocol", "extensions", "mask_outgoing_packets",
+        "remote_address", "remote_addresses", "websocket_version",
+        "close_reason_code", "close_description", "state", "connected",
+        "input_paused", "output_buffer_full", "assemble_fragments",
+        "max_received_message_size", "close_timeout", "_is_server",
+        "_reader", "_parser", "_send", "_try_send_ok", "_out", "_out_size",
+        "_high_water", "_flusher", "_flushed", "_callbacks", "_threshold",
+        "_fragment", "_queue", "_queue_limit", "_available", "_space",
+        "_read_owner", "_background", "_resumed", "_closed", "_close_emitted",
+        "_close_timer", "_keepalive_timer", "_keepalive_at", "_last_receive",
+        "_ping_sent_at", "_loop", "_check_scheduled", "_socket_closed",
+        "_close_when_flushed", "_close_received", "_recv_into", "_waiting",
+        "__weakref__",
+    )
+
+    def __init__(self, socket: Any, extensions: list | None = None,
+                 protocol: str | None = None, mask_outgoing_packets: bool = False,
+                 config: dict | None = None, *, initial_data: bytes = b"") -> None:
+        super().__init__()
+        if config is None:
+            from .config import client_config, server_config
+            config = client_config({}) if mask_outgoing_packets else server_config({})
+        self.socket = socket
+        self.config = config
+        self.protocol = protocol
+        self.extensions = extensions if extensions is not None else []
+        self.mask_outgoing_packets = mask_outgoing_packets
+        self._is_server = not mask_outgoing_packets
+        try:
+            peer = socket.getpeername()
+            self.remote_address = peer[0] if isinstance(peer, tuple) else str(peer)
+        except (OSError, AttributeError):
+            self.remote_address = None
+        self.remote_addresses = [self.remote_address]
+        self.websocket_version = config.get("websocket_version", 13)
+        self.close_reason_code = -1
+        self.close_description: str | None = None
+        self.state = OPEN
+        self.connected = True
+        self.input_paused = False
+        self.output_buffer_full = False
+        self.assemble_fragments = config["assemble_fragments"]
+        self.max_received_message_size = config["max_received_message_size"]
+        self.close_timeout = config["close_timeout"]
+        self._threshold = config["fragmentation_threshold"]
+        self._fragment = config["fragment_outgoing_messages"]
+        self._high_water = config["output_high_water_mark"]
+        self._queue_limit = config["receive_queue_size"]
+
+        self._recv_into = socket.recv_into
+        self._waiting = False
+        self._reader = BufferedReader(self._receive, initial_data)
+        self._parser = FrameParser(
+            self._reader, expect_masked=self._is_server,
+            max_frame_size=config["max_received_frame_size"],
+            max_message_size=config["max_received_message_size"],
+            assemble_fragments=self.assemble_fragments)
+
+        self._send = socket.send
+        # gevent's SSL sockets cannot try a send without waiting.
+        self._try_send_ok = not isinstance(socket, ssl.SSLSocket)
+        self._out: deque | None = None
+        self._out_size = 0
+        self._flusher = None
+        self._flushed: Event | None = None
+        self._callbacks: deque | None = None
+
+        self._queue: deque | None = None
+        self._available: Event | None = None
+        self._space: Event | None = None
+        self._read_owner = None
+        self._background = False
+        self._resumed: Event | None = None
+        self._closed: Event | None = None
+        self._close_emitted = False
+        self._socket_closed = False
+        self._close_when_flushed = False
+        self._close_received = False
+        self._check_scheduled = False
+
+        self._loop = gevent.get_hub().loop
+        self._close_timer = None
+        self._keepalive_timer = None
+        self._keepalive_at = 0.0
+        self._last_receive = 0.0
+        self._ping_sent_at = 0.0
+
+        if config["disable_nagle_algorithm"]:
+            self._setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        if config["keepalive"]:
+            if config["use_native_keepalive"]:
+                self._enable_native_keepalive(config["keepalive_interval"])
+            else:
+                self._start_keepalive()
+        # Someone must read even if the owner of this object never calls
+        # receive(): check once the creating greenlet yields.
+        self._schedule_reader_check()
+
+    # ------------------------------------------------------------------ repr
+    def __repr__(self) -> str:
+        side = "server" if self._is_server else "client"
+        return f"<WebSocketConnection {side} {self.remote_address} {self.state}>"
+
+    # ------------------------------------------------------------- sending
+    def send(self, data: str | bytes, callback: Callback | None = None) -> bool:
+        """Send ``data``: a str as a text message, bytes-like as binary.
+
+        Returns False when the outgoing buffer is above its high-water mark
+        (a ``drain`` event follows), else True.  ``callback(error)`` is
+        called once the message is written (``error`` None) or failed.
+        """
+        if isinstance(data, _BYTES_LIKE):
+            return self.send_bytes(data, callback)
+        if isinstance(data, str):
+            return self.send_utf(data, callback)
+        raise TypeError("Data provided must either be bytes-like (binary) or str (text)")
+
+    def send_utf(self, data: str, callback: Callback | None = None) -> bool:
+        """Send a text message (str, encoded as UTF-8)."""
+        if not isinstance(data, str):
+            data = str(data)
+        return self._send_message(_TEXT, data.encode("utf-8"), callback)
+
+    def send_bytes(self, data: bytes, callback: Callback | None = None) -> bool:
+        """Send a binary message (bytes, bytearray or memoryview)."""
+        if not isinstance(data, _BYTES_LIKE):
+            raise TypeError("You must pass a bytes-like object to "
+                            "WebSocketConnection.send_bytes()")
+        return self._send_message(_BINARY, data, callback)
+
+    def _send_message(self, opcode: int, payload: bytes, callback: Callback | None) -> bool:
+        if self.state != OPEN:
+            error = ConnectionClosedError(
+                f"cannot send: the connection is {self.state.replace('_', ' ')}")
+            if callback is not None:
+                callback(error)
+                return False
+            raise error
+        mask = self.mask_outgoing_packets
+        threshold = self._threshold
+        if not self._fragment or len(payload) <= threshold:
+            return self._write(encode_frame(opcode, bytes(payload), mask=mask), callback)
+        view = memoryview(payload)
+        frames = []
+        for start in range(0, len(payload), threshold):
+            chunk = bytes(view[start:start + threshold])
+            fin = start + threshold >= len(payload)
+            frames.append(encode_frame(opcode if start == 0 else 0, chunk, fin=fin, mask=mask))
+        return self._write(b"".join(frames), callback)
+
+    def send_frame(self, frame: WebSocketFrame, callback: Callback | None = None) -> bool:
+        """Write one frame as given, masked if this side masks (Node API)."""
+        frame.mask = self.mask_outgoing_packets
+        return self._write(frame.to_bytes(), callback)
+
+    def fragment_and_send(self, frame: WebSocketFrame, callback: Callback | None = None) -> bool:
+        """Send a data frame's payload as a message, fragmented (Node API)."""
+        if frame.opcode > 0x7:
+            raise ValueError("You cannot fragment control frames.")
+        return self._send_message(frame.opcode, frame.binary_payload, callback)
+
+    def ping(self, data: bytes | str = b"") -> None:
+        """Send a ping (≤ 125 bytes; ValueError above).  Skipped when the
+        connection is no longer open."""
+        payload = _control_payload(data)
+        if self.state == OPEN:
+            self._write(encode_frame(_PING, payload, mask=self.mask_outgoing_packets))
+
+    def pong(self, data: bytes | str = b"") -> None:
+        """Send a pong (≤ 125 bytes); usually sent automatically."""
+        payload = _control_payload(data)
+        if self.state == OPEN:
+            self._write(encode_frame(_PONG, payload, mask=self.mask_outgoing_packets))
+
+    # -- the outgoing queue --------------------------------------------------
+    def _write(self, data: bytes, callback: Callback | None = None) -> bool:
+        """Queue ``data`` behind what is queued, or send it now; never blocks."""
+        if self._socket_closed:
+            if callback is not None:
+                callback(ConnectionClosedError("the socket is closed"))
+            return False
+        out = self._out
+        if not out and self._try_send_ok:
+            try:
+                sent = self._send(data, 0, 0.0)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._on_socket_error(exc, "write")
+                if callback is not None:
+                    callback(exc)
+                return False
+            if sent == len(data):
+                if callback is not None:
+                    callback(None)
+                return True
+            data = memoryview(data)[sent:]
+        if out is None:
+            out = self._out = deque()
+        out.append(data)
+        self._out_size += len(data)
+        if callback is not None:
+            if self._callbacks is None:
+                self._callbacks = deque()
+            self._callbacks.append((data, callback))
+        if self._flusher is None:
+            self._flusher = gevent.spawn(self._flush)
+        if self._out_size > self._high_water:
+            self.output_buffer_full = True
+            return False
+        return True
+
+    def _flush(self) -> None:
+        out = self._out
+        callbacks = self._callbacks
+        error = None
+        try:
+            while out:
+                data = out[0]
+                self.socket.sendall(data)
+                out.popleft()
+                self._out_size -= len(data)
+                callbacks = self._callbacks
+                if callbacks and callbacks[0][0] is data:
+                    callbacks.popleft()[1](None)
+        except OSError as exc:
+            error = exc
+        finally:
+            self._flusher = None
+        if error is not None:
+            self._fail_callbacks(error)
+            self._on_socket_error(error, "write")
+            return
+        if self._flushed is not None:
+            self._flushed.set()
+        if self.output_buffer_full:
+            self.output_buffer_full = False
+            self.emit("drain")
+        if self._close_when_flushed and not self._out:
+            self._close_socket()
+
+    def _fail_callbacks(self, error: Exception) -> None:
+        callbacks, self._callbacks = self._callbacks, None
+        out = self._out
+        if out:
+            out.clear()
+            self._out_size = 0
+        while callbacks:
+            callbacks.popleft()[1](error)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything sent so far is written to the socket.
+
+        Returns False if ``timeout`` passed first.  The blocking-style
+        counterpart of waiting for ``drain``.
+        """
+        if not self._out or self._socket_closed:
+            return True
+        if self._flushed is None:
+            self._flushed = Event()
+        self._flushed.clear()
+        return self._flushed.wait(timeout) and not self._out
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes accepted by ``send*`` and not yet written to the socket."""
+        return self._out_size
+
+    # ------------------------------------------------------------ receiving
+    def receive(self, timeout: float | None = None) -> WebSocketMessage | None:
+        """The next message, or None once the connection is closed.
+
+        Raises :class:`TimeoutError` when ``timeout`` seconds pass first.
+        Messages are delivered here only while no ``message`` listener is
+        registered; with listeners, they go to the listeners.
+        """
+        deadline = None if timeout is None else self._loop.now() + timeout
+        while True:
+            queue = self._queue
+            if queue:
+                message = queue.popleft()
+                if self._space is not None and len(queue) < self._queue_limit:
+                    self._space.set()
+                return message
+            if self.state == CLOSED:
+                return None
+            if (self._read_owner is None and deadline is None and not self._background
+                    and not self.input_paused):
+                message = self._read_inline()
+                if message is not None:
+                    return message
+                continue
+            self._ensure_reader()
+            if self._available is None:
+                self._available = Event()
+            self._available.clear()
+            remaining = None
+            if deadline is not None:
+                self._loop.update_now()
+                remaining = deadline - self._loop.now()
+                if remaining <= 0:
+                    raise TimeoutError(f"no message within {timeout} s")
+            self._available.wait(remaining)
+
+    def __iter__(self) -> Iterator[WebSocketMessage]:
+        """Yield messages until the connection closes."""
+        while True:
+            message = self.receive()
+            if message is None:
+                return
+            yield message
+
+    def _read_inline(self) -> WebSocketMessage | None:
+        self._read_owner = getcurrent()
+        try:
+            while self.state != CLOSED and not self.input_paused:
+                message = self._read_step()
+                if message is not None:
+                    return message
+            return None
+        finally:
+            self._read_owner = None
+            if self.state != CLOSED:
+                if self._background:
+                    # Someone asked for a background reader meanwhile.
+                    gevent.spawn(self._read_loop)
+                else:
+                    self._schedule_reader_check()
+
+    def _schedule_reader_check(self) -> None:
+        if not self._check_scheduled:
+            self._check_scheduled = True
+            self._loop.run_callback(self._check_reader)
+
+    def _check_reader(self) -> None:
+        self._check_scheduled = False
+        if self._read_owner is None and self.state != CLOSED and not self._background:
+            self._ensure_reader()
+
+    def _ensure_reader(self) -> None:
+        """Start the background reader unless someone reads already."""
+        if not self._background and self.state != CLOSED:
+            self._background = True
+            if self._read_owner is None:
+                gevent.spawn(self._read_loop)
+            # else: the inline reader hands over when it returns.
+
+    def run(self) -> None:
+        """Read and dispatch events in the calling greenlet until closed.
+
+        The server calls this in the connection's own greenlet once the
+        ``request`` handlers return; event-style code needs nothing else.
+        """
+        if self._read_owner is None and self.state != CLOSED:
+            self._background = True
+            self._read_loop()
+
+    def _read_loop(self) -> None:
+        if self._read_owner is not None:
+            return
+        self._read_owner = getcurrent()
+        try:
+            while self.state != CLOSED:
+                if self.input_paused:
+                    if self._resumed is None:
+                        self._resumed = Event()
+                    self._resumed.wait()
+                    continue
+                message = self._read_step()
+                if message is not None:
+                    self._enqueue(message)
+        except gevent.GreenletExit:
+            pass
+        finally:
+            self._read_owner = None
+
+    def _enqueue(self, message: WebSocketMessage) -> None:
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append(message)
+        if self._available is not None:
+            self._available.set()
+        while len(queue) >= self._queue_limit and self.state != CLOSED:
+            if self._space is None:
+                self._space = Event()
+            self._space.clear()
+            self._space.wait()
+
+    def _receive(self, view: memoryview) -> int:
+        self._waiting = True
+        try:
+            return self._recv_into(view)
+        finally:
+            self._waiting = False
+
+    def _read_step(self) -> WebSocketMessage | None:
+        """Read one frame or message and act on it.  A message with no
+        ``message`` listener to take it is returned for ``receive()``."""
+        try:
+            event = self._parser.next_event()
+        except ProtocolError as exc:
+            self._fail(exc.code, exc.reason)
+            return None
+        except EOFError:
+            self._on_eof()
+            return None
+        except OSError as exc:
+            self._on_socket_error(exc, "read")
+            return None
+        except _ReadInterrupted:
+            return None
+        if self._close_received:
+            return None  # nothing may follow a close frame; ignore it
+        if type(event) is WebSocketMessage:
+            if self.has_listeners("message"):
+                self.emit("message", event)
+                return None
+            return event
+        self._on_frame(event)
+        return None
+
+    # ------------------------------------------------------- control frames
+    def _on_frame(self, frame: WebSocketFrame) -> None:
+        if not self.assemble_fragments:
+            self.emit("frame", frame)
+        opcode = frame.opcode
+        if opcode == _PING:
+            self._on_ping(frame.binary_payload)
+        elif opcode == _PONG:
+            self.emit("pong", frame.binary_payload)
+        elif opcode == _CLOSE:
+            self._on_close_frame(frame)
+
+    def _on_ping(self, payload: bytes) -> None:
+        if self.has_listeners("ping"):
+            cancelled = []
+
+            def cancel() -> None:
+                cancelled.append(True)
+
+            self.emit("ping", cancel, payload)
+            if cancelled:
+                return
+        self.pong(payload)
+
+    def _on_close_frame(self, frame: WebSocketFrame) -> None:
+        state = self.state
+        if state == ENDING:
+            # The reply to our close: the handshake is complete.  We report
+            # the code we sent (as Node does).
+            self._close_received = True
+            self._finish_handshake()
+            return
+        if state != OPEN:
+            return
+        reply_code: int | None
+        if frame.invalid_close_frame_length:
+            code, description, reply_code = 1005, CLOSE_DESCRIPTIONS[1005], 1002
+        elif frame.close_status == -1:
+            code, description, reply_code = 1005, CLOSE_DESCRIPTIONS[1005], None
+        else:
+            code = frame.close_status
+            try:
+                reason = decode_utf8(frame.binary_payload)
+            except ProtocolError:
+                self._fail(1007, "Invalid UTF-8 Data Received")
+                return
+            description = reason or CLOSE_DESCRIPTIONS.get(code)
+            # Echo a valid code (RFC 6455 §5.5.1); answer 1002 to an invalid one.
+            reply_code = code if is_valid_close_code(code) else 1002
+        self._close_received = True
+        self.state = PEER_REQUESTED_CLOSE
+        self.connected = False
+        self.close_reason_code = code
+        self.close_description = description
+        self._stop_keepalive()
+        self._write(encode_frame(_CLOSE, encode_close_payload(reply_code),
+                                 mask=self.mask_outgoing_packets))
+        self._finish_handshake()
+
+    def _finish_handshake(self) -> None:
+        """Both close frames are exchanged.  The server closes TCP first
+        (RFC 6455 §7.1.1); the client waits for it, up to close_timeout."""
+        if self._is_server:
+            self._close_after_output()
+        else:
+            self._start_close_timer()
+            if self._read_owner is None:
+                self._ensure_reader()
+
+    # ---------------------------------------------------------------- close
+    def close(self, reason_code: int = 1000, description: str | None = None) -> None:
+        """Start the closing handshake with ``reason_code`` (1000 default).
+
+        Returns at once; the ``close`` event fires when the peer answers or
+        after ``close_timeout``.  Does nothing unless connected.
+        """
+        if not self.connected:
+            return
+        if isinstance(reason_code, bool) or not isinstance(reason_code, int):
+            reason_code = 1000
+        if not is_valid_close_code(reason_code):
+            raise ValueError(f"Close code {reason_code} is not valid.")
+        if not isinstance(description, str):
+            description = CLOSE_DESCRIPTIONS.get(reason_code, "")
+        reason = description.encode("utf-8")
+        if len(reason) > 123:
+            raise ValueError("close description is longer than 123 UTF-8 bytes")
+        self.close_reason_code = reason_code
+        self.close_description = description
+        self.state = ENDING
+        self.connected = False
+        self._stop_keepalive()
+        self._write(encode_frame(_CLOSE, encode_close_payload(reason_code, reason),
+                                 mask=self.mask_outgoing_packets))
+        self._start_close_timer()
+        if self._read_owner is None:
+            self._ensure_reader()
+
+    def drop(self, reason_code: int = 1002, description: str | None = None,
+             skip_close_frame: bool = False) -> None:
+        """Close at once: send a close frame (unless ``skip_close_frame``),
+        close the socket, and emit ``close`` before returning."""
+        if self.state == CLOSED:
+            return
+        if not isinstance(description, str):
+            description = CLOSE_DESCRIPTIONS.get(reason_code)
+        if not skip_close_frame and self.state in (OPEN, PEER_REQUESTED_CLOSE):
+            wire_code = reason_code if is_valid_close_code(reason_code) else 1002
+            reason = _truncate_utf8(description or "", 123)
+            self._write(encode_frame(_CLOSE, encode_close_payload(wire_code, reason),
+                                     mask=self.mask_outgoing_packets))
+        self.close_reason_code = reason_code
+        self.close_description = description
+        self._set_closed()
+        self._close_after_output()
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection for a protocol violation (RFC 6455 §7.1.7)."""
+        logger.info("%r: failing connection: %d %s", self, code, reason)
+        if self.state == ENDING:
+            # We already sent our close frame; just stop.
+            self.close_reason_code = code
+            self.close_description = reason
+            self._set_closed()
+            self._close_socket()
+            return
+        self.drop(code, reason)
+
+    def _on_eof(self) -> None:
+        if self.state == CLOSED:
+            return
+        if self.state == OPEN:
+            self.close_reason_code = 1006
+            self.close_description = "Connection dropped by remote peer."
+        self._set_closed()
+        self._close_socket()
+
+    def _on_socket_error(self, exc: BaseException, operation: str) -> None:
+        if self.state == CLOSED or self._socket_closed:
+            self._set_closed()
+            return
+        logger.debug("%r: socket error on %s: %s", self, operation, exc)
+        if self.state == OPEN or self.close_reason_code == -1:
+            self.close_reason_code = 1006
+            self.close_description = f"Socket Error: {operation} {_error_name(exc)}"
+        if self.has_listeners("error"):
+            self.emit("error", exc)
+        self._fail_callbacks(exc if isinstance(exc, Exception) else WebSocketError(str(exc)))
+        self._set_closed()
+        self._close_socket()
+
+    def _close_after_output(self) -> None:
+        """Close the socket once queued output is written (bounded by the
+        close timer, which forces it)."""
+        if self._out and not self._socket_closed:
+            self._close_when_flushed = True
+            self._start_close_timer()
+            return
+        self._close_socket()
+
+    def _close_socket(self) -> None:
+        if self._socket_closed:
+            return
+        self._socket_closed = True
+        sock = self.socket
+        try:
+            sock.shutdown(_socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            sock.close()
+        except OSError:
+            pass
+        if self._close_timer is not None:
+            self._close_timer.stop()
+            self._close_timer.close()
+            self._close_timer = None
+        if self._flusher is not None and self._flusher is not getcurrent():
+            self._flusher.kill(block=False)
+        self._set_closed()
+
+    def _set_closed(self) -> None:
+        """Enter ``closed``: stop timers, wake waiters, emit ``close`` once."""
+        if self.state == CLOSED and self._close_emitted:
+            return
+        self.state = CLOSED
+        self.connected = False
+        self._stop_keepalive()
+        if self.close_reason_code == -1:
+            self.close_reason_code = 1006
+            self.close_description = "Connection dropped by remote peer."
+        for event in (self._available, self._space, self._resumed, self._closed, self._flushed):
+            if event is not None:
+                event.set()
+        if not self._close_emitted:
+            self._close_emitted = True
+            self.emit("close", self.close_reason_code, self.close_description)
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Block until the connection is closed; False if ``timeout`` passed."""
+        if self.state == CLOSED and self._close_emitted:
+            return True
+        if self._closed is None:
+            self._closed = Event()
+        return self._closed.wait(timeout)
+
+    # -- close timer ---------------------------------------------------------
+    def _start_close_timer(self) -> None:
+        if self._close_timer is None and not self._socket_closed:
+            timer = self._loop.timer(self.close_timeout)
+            timer.start(self._on_close_timeout)
+            self._close_timer = timer
+
+    def _on_close_timeout(self) -> None:
+        gevent.spawn(self._force_close)
+
+    def _force_close(self) -> None:
+        if self.state == CLOSED and self._socket_closed:
+            return
+        logger.debug("%r: close timeout, closing the socket", self)
+        self._set_closed()
+        self._close_socket()
+
+    # ----------------------------------------------------------- keepalive
+    def _start_keepalive(self) -> None:
+        self._last_receive = self._loop.now()
+        self._reader.on_data = self._touch
+        self._arm_keepalive(self.config["keepalive_interval"])
+
+    def _touch(self) -> None:
+        self._last_receive = self._loop.now()
+
+    def _arm_keepalive(self, delay: float) -> None:
+        timer = self._keepalive_timer
+        if timer is not None:
+            timer.stop()
+            timer.close()
+        timer = self._loop.timer(max(delay, 0.001))
+        timer.start(self._on_keepalive_timer)
+        self._keepalive_timer = timer
+
+    def _stop_keepalive(self) -> None:
+        timer = self._keepalive_timer
+        if timer is not None:
+            self._keepalive_timer = None
+            timer.stop()
+            timer.close()
+            self._reader.on_data = None
+
+    def _on_keepalive_timer(self) -> None:
+        if self.state != OPEN:
+            self._stop_keepalive()
+            return
+        config = self.config
+        interval = config["keepalive_interval"]
+        now = self._loop.now()
+        if self.input_paused:
+            self._last_receive = now
+            self._arm_keepalive(interval)
+            return
+        if self._ping_sent_at:
+            # The grace period after our ping has run out.
+            if self._last_receive >= self._ping_sent_at:
+                self._ping_sent_at = 0.0
+            else:
+                self._stop_keepalive()
+                gevent.spawn(self.drop, 1006, "Peer not responding.", True)
+                return
+        idle = now - self._last_receive
+        if idle < interval:
+            self._arm_keepalive(interval - idle)
+            return
+        gevent.spawn(self.ping)
+        if config["drop_connection_on_keepalive_timeout"]:
+            self._ping_sent_at = now
+            self._arm_keepalive(config["keepalive_grace_period"])
+        else:
+            self._last_receive = now
+            self._arm_keepalive(interval)
+
+    # ------------------------------------------------------ flow control
+    def pause(self) -> None:
+        """Stop reading: no frames are parsed until :meth:`resume`."""
+        if not self.input_paused:
+            self.input_paused = True
+            owner = self._read_owner
+            if owner is not None and owner is not getcurrent() and self._waiting:
+                self._loop.run_callback(self._interrupt_reader, owner)
+            self.emit("pause")
+
+    def _interrupt_reader(self, owner) -> None:
+        if self._read_owner is owner and self._waiting and self.input_paused:
+            owner.throw(_ReadInterrupted)
+
+    def resume(self) -> None:
+        """Continue reading after :meth:`pause`."""
+        if self.input_paused:
+            self.input_paused = False
+            self._last_receive = self._loop.now()
+            if self._resumed is not None:
+                self._resumed.set()
+                self._resumed = None
+            self.emit("resume")
+
+    # ------------------------------------------------------------ helpers
+    def _setsockopt(self, level: int, option: int, value: int) -> None:
+        try:
+            self.socket.setsockopt(level, option, value)
+        except (OSError, AttributeError):
+            pass
+
+    def _enable_native_keepalive(self, interval: float | None) -> None:
+        if not hasattr(self.socket, "setsockopt"):
+            raise WebSocketError("Unable to use native keepalive: unsupported by this socket.")
+        self._setsockopt(_socket.SOL_SOCKET, _socket.SO_KEEPALIVE, 1)
+        if interval and hasattr(_socket, "TCP_KEEPIDLE"):
+            self._setsockopt(_socket.IPPROTO_TCP, _socket.TCP_KEEPIDLE, max(1, int(interval)))

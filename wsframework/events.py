@@ -1,0 +1,95 @@
+"""``EventEmitter``: Node-style events for every class that emits them.
+
+Handlers run synchronously in the emitting greenlet.  An exception raised
+by a handler is logged with its traceback and does not propagate, so one
+faulty handler cannot take down a connection or the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+__all__ = ["EventEmitter"]
+
+logger = logging.getLogger("wsframework")
+
+Handler = Callable[..., Any]
+
+
+class _Once:
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Handler) -> None:
+        self.fn = fn
+
+
+class EventEmitter:
+    """``on``/``once``/``off``/``emit``/``listeners``, as in Node."""
+
+    __slots__ = ("_events",)
+
+    def __init__(self) -> None:
+        self._events: dict[str, list[Any]] | None = None
+
+    def on(self, event: str, fn: Handler) -> "EventEmitter":
+        """Call ``fn`` each time ``event`` is emitted."""
+        if self._events is None:
+            self._events = {}
+        self._events.setdefault(event, []).append(fn)
+        return self
+
+    add_listener = on
+
+    def once(self, event: str, fn: Handler) -> "EventEmitter":
+        """Call ``fn`` the next time ``event`` is emitted, then forget it."""
+        return self.on(event, _Once(fn))
+
+    def off(self, event: str, fn: Handler) -> "EventEmitter":
+        """Remove one registration of ``fn`` for ``event``."""
+        handlers = self._events.get(event) if self._events else None
+        if handlers:
+            for index, handler in enumerate(handlers):
+                if handler == fn or (isinstance(handler, _Once) and handler.fn == fn):
+                    del handlers[index]
+                    break
+            if not handlers:
+                del self._events[event]
+        return self
+
+    remove_listener = off
+
+    def remove_all_listeners(self, event: str | None = None) -> "EventEmitter":
+        """Forget every handler of ``event``, or of every event."""
+        if self._events:
+            if event is None:
+                self._events.clear()
+            else:
+                self._events.pop(event, None)
+        return self
+
+    def listeners(self, event: str) -> list[Handler]:
+        """The handlers of ``event``, in registration order."""
+        handlers = self._events.get(event, ()) if self._events else ()
+        return [h.fn if isinstance(h, _Once) else h for h in handlers]
+
+    def listener_count(self, event: str) -> int:
+        return len(self._events.get(event, ())) if self._events else 0
+
+    def has_listeners(self, event: str) -> bool:
+        return bool(self._events and self._events.get(event))
+
+    def emit(self, event: str, *args: Any) -> bool:
+        """Call the handlers of ``event`` with ``args``; True if there were any."""
+        handlers = self._events.get(event) if self._events else None
+        if not handlers:
+            return False
+        for handler in tuple(handlers):
+            if isinstance(handler, _Once):
+                self.off(event, handler.fn)
+                handler = handler.fn
+            try:
+                handler(*args)
+            except Exception:
+                logger.exception("%s handler for %r raised", type(self).__name__, event)
+        return True

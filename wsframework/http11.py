@@ -1,0 +1,172 @@
+"""The HTTP/1.1 part of the opening handshake: reading a request or
+response head and writing the status lines.
+
+Header parsing is the standard library's (``http.client.parse_headers``,
+an ``email`` parser that limits line length and header count); this module
+only frames the head and wraps the result.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import re
+from http import HTTPStatus
+from typing import Iterable
+
+from .exceptions import HandshakeError
+from .streams import BufferedReader
+
+__all__ = [
+    "HttpRequest", "HttpResponse", "Headers", "read_head", "parse_request",
+    "parse_response", "status_text", "strip_crlf", "MAX_HEAD_SIZE",
+]
+
+#: Largest request or response head (request line and headers) accepted.
+MAX_HEAD_SIZE = 16384
+
+Headers = http.client.HTTPMessage
+
+# WebSocket-Node's status table (reference §3.2), including its odd texts.
+_NODE_STATUS_TEXTS = {
+    100: "Continue", 101: "Switching Protocols", 200: "OK", 201: "Created",
+    203: "Non-Authoritative Information", 204: "No Content", 205: "Reset Content",
+    206: "Partial Content", 300: "Multiple Choices", 301: "Moved Permanently",
+    302: "Found", 303: "See Other", 304: "Not Modified", 305: "Use Proxy",
+    307: "Temporary Redirect", 400: "Bad Request", 401: "Unauthorized",
+    402: "Payment Required", 403: "Forbidden", 404: "Not Found",
+    406: "Not Acceptable", 407: "Proxy Authorization Required",
+    408: "Request Timeout", 409: "Conflict", 410: "Gone", 411: "Length Required",
+    412: "Precondition Failed", 413: "Request Entity Too Long",
+    414: "Request-URI Too Long", 415: "Unsupported Media Type",
+    416: "Requested Range Not Satisfiable", 417: "Expectation Failed",
+    426: "Upgrade Required", 500: "Internal Server Error", 501: "Not Implemented",
+    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+}
+
+_CRLF = re.compile(r"[\r\n]")
+_REQUEST_LINE = re.compile(rb"([A-Za-z]+) (\S+) HTTP/(\d+)\.(\d+)\Z")
+_STATUS_LINE = re.compile(rb"HTTP/(\d+)\.(\d+) (\d{3})(?: (.*))?\Z")
+
+
+def status_text(status: int) -> str:
+    """The reason phrase for ``status`` (WebSocket-Node's texts first)."""
+    text = _NODE_STATUS_TEXTS.get(status)
+    if text is None:
+        try:
+            text = HTTPStatus(status).phrase
+        except ValueError:
+            text = "Unknown"
+    return text
+
+
+def strip_crlf(value: object) -> str:
+    """``value`` as a str with CR and LF removed (no header injection)."""
+    return _CRLF.sub("", str(value))
+
+
+class HttpRequest:
+    """A parsed request head: ``method``, ``path`` (alias ``url``, the raw
+    request target), ``http_version`` ("1.1") and case-insensitive
+    ``headers``."""
+
+    __slots__ = ("method", "path", "http_version", "headers")
+
+    def __init__(self, method: str, path: str, http_version: str, headers: Headers) -> None:
+        self.method = method
+        self.path = path
+        self.http_version = http_version
+        self.headers = headers
+
+    @property
+    def url(self) -> str:
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"<HttpRequest {self.method} {self.path} HTTP/{self.http_version}>"
+
+
+class HttpResponse:
+    """A parsed response head: ``status``, ``reason``, ``http_version`` and
+    case-insensitive ``headers``; ``status_code``/``status_message`` are
+    aliases in Node's spelling."""
+
+    __slots__ = ("status", "reason", "http_version", "headers", "body")
+
+    def __init__(self, status: int, reason: str, http_version: str, headers: Headers) -> None:
+        self.status = status
+        self.reason = reason
+        self.http_version = http_version
+        self.headers = headers
+        self.body = b""
+
+    @property
+    def status_code(self) -> int:
+        return self.status
+
+    @property
+    def status_message(self) -> str:
+        return self.reason
+
+    def __repr__(self) -> str:
+        return f"<HttpResponse {self.status} {self.reason}>"
+
+
+def read_head(reader: BufferedReader, limit: int = MAX_HEAD_SIZE) -> bytes:
+    """Read a head up to its blank line; leftover bytes stay in ``reader``.
+
+    Raises :class:`HandshakeError` (431) when the head exceeds ``limit`` and
+    :class:`EOFError` when the stream ends first.
+    """
+    try:
+        return reader.read_until(b"\r\n\r\n", limit)
+    except ValueError:
+        raise HandshakeError("Request header fields too large.", 431) from None
+
+
+def _parse_headers(lines: bytes) -> Headers:
+    try:
+        headers = http.client.parse_headers(io.BytesIO(lines))
+    except http.client.LineTooLong:
+        raise HandshakeError("Request header fields too large.", 431) from None
+    except http.client.HTTPException as exc:
+        raise HandshakeError(f"Malformed HTTP headers: {exc}.", 431) from None
+    if headers.defects:
+        raise HandshakeError("Malformed HTTP headers.", 400)
+    return headers
+
+
+def parse_request(head: bytes) -> HttpRequest:
+    """Parse a request head; :class:`HandshakeError` (400) if malformed."""
+    line, _, rest = head.partition(b"\r\n")
+    match = _REQUEST_LINE.match(line)
+    if match is None:
+        raise HandshakeError("Malformed HTTP request line.", 400)
+    method, target, major, minor = match.groups()
+    headers = _parse_headers(rest)
+    return HttpRequest(method.decode("ascii"), target.decode("latin-1"),
+                       f"{int(major)}.{int(minor)}", headers)
+
+
+def parse_response(head: bytes) -> HttpResponse:
+    """Parse a response head; :class:`ValueError` if malformed."""
+    line, _, rest = head.partition(b"\r\n")
+    match = _STATUS_LINE.match(line)
+    if match is None:
+        raise ValueError(f"malformed HTTP status line {line[:80]!r}")
+    major, minor, status, reason = match.groups()
+    try:
+        headers = _parse_headers(rest)
+    except HandshakeError as exc:
+        raise ValueError(str(exc)) from None
+    return HttpResponse(int(status), (reason or b"").decode("latin-1"),
+                        f"{int(major)}.{int(minor)}", headers)
+
+
+def serialize_head(first_line: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    """A head: the first line, ``Name: value`` lines, and the blank line."""
+    lines = [first_line]
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("utf-8")

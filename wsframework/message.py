@@ -1,0 +1,49 @@
+"""``WebSocketMessage``: one complete received message."""
+
+from __future__ import annotations
+
+__all__ = ["WebSocketMessage"]
+
+
+class WebSocketMessage:
+    """A received message: ``type`` is ``"utf8"`` (text) or ``"binary"``.
+
+    ``utf8_data`` (str) or ``binary_data`` (bytes) is set, the other is
+    None; ``data`` is whichever is set.
+    """
+
+    __slots__ = ("type", "utf8_data", "binary_data")
+
+    def __init__(self, type: str, utf8_data: str | None = None,
+                 binary_data: bytes | None = None) -> None:
+        self.type = type
+        self.utf8_data = utf8_data
+        self.binary_data = binary_data
+
+    @classmethod
+    def text(cls, data: str) -> "WebSocketMessage":
+        return cls("utf8", utf8_data=data)
+
+    @classmethod
+    def binary(cls, data: bytes) -> "WebSocketMessage":
+        return cls("binary", binary_data=data)
+
+    @property
+    def data(self) -> str | bytes:
+        """The payload: str for a text message, bytes for a binary one."""
+        return self.utf8_data if self.type == "utf8" else self.binary_data
+
+    @property
+    def is_text(self) -> bool:
+        return self.type == "utf8"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WebSocketMessage):
+            return NotImplemented
+        return self.type == other.type and self.data == other.data
+
+    def __repr__(self) -> str:
+        data = self.data
+        shown = data if len(data) <= 40 else data[:40]
+        more = "..." if len(data) > 40 else ""
+        return f"<WebSocketMessage {self.type} {shown!r}{more} ({len(data)})>"

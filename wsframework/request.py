@@ -1,0 +1,181 @@
+"""``WebSocketRequest``: a parsed handshake waiting to be accepted or
+rejected (WebSocket-Node's ``request``, reference §3.4)."""
+
+from __future__ import annotations
+
+import logging
+import socket as _socket
+from typing import Any, Mapping, Sequence
+
+from gevent.event import Event
+
+from .connection import WebSocketConnection
+from .cookies import parse_cookies, serialize_cookies
+from .events import EventEmitter
+from .exceptions import HandshakeError, WebSocketError
+from .handshake import accept_response, check_request, reject_response
+from .headers import (invalid_token_char, parse_extensions, parse_forwarded_for,
+                      parse_protocols)
+from .http11 import HttpRequest
+from .url import ResourceURL
+
+__all__ = ["WebSocketRequest"]
+
+logger = logging.getLogger("wsframework.request")
+
+
+class WebSocketRequest(EventEmitter):
+    """An upgrade request.  :meth:`read_handshake` parses it; then exactly
+    one of :meth:`accept` or :meth:`reject` answers it.
+
+    Events: ``request_accepted(connection)``, ``request_rejected(request)``
+    and ``request_resolved(request)`` (fired first by both).
+    """
+
+    def __init__(self, socket: Any, http_request: HttpRequest, server_config: dict,
+                 *, peer_address: str | None = None, initial_data: bytes = b"") -> None:
+        super().__init__()
+        self.socket = socket
+        self.http_request = http_request
+        self.server_config = server_config
+        self.resource = http_request.path
+        self.resource_url = ResourceURL(http_request.path)
+        self.host: str | None = None
+        self.key: str | None = None
+        self.websocket_version: int | None = None
+        self.origin: str | None = None
+        self.requested_protocols: list[str] | None = []
+        self.protocol_full_case_map: dict[str, str] = {}
+        self.requested_extensions: list = []
+        self.cookies: list = []
+        self.remote_address = peer_address
+        self.remote_addresses = [peer_address]
+        self.connection: WebSocketConnection | None = None
+        self._initial_data = initial_data
+        self._resolved = False
+        self._resolved_event: Event | None = None
+
+    def __repr__(self) -> str:
+        return f"<WebSocketRequest {self.resource} from {self.remote_address}>"
+
+    @property
+    def resolved(self) -> bool:
+        """Whether the request was accepted or rejected."""
+        return self._resolved
+
+    def read_handshake(self) -> None:
+        """Parse and check the handshake; raise :class:`HandshakeError`."""
+        request = self.http_request
+        headers = request.headers
+        config = self.server_config
+        self.host, self.key, self.websocket_version = check_request(request)
+        origin_header = "Origin" if self.websocket_version == 13 else "Sec-WebSocket-Origin"
+        self.origin = headers.get(origin_header)
+        self.requested_protocols, self.protocol_full_case_map = parse_protocols(
+            ", ".join(headers.get_all("Sec-WebSocket-Protocol") or ()))
+        if not config["ignore_x_forwarded_for"]:
+            self.remote_addresses = parse_forwarded_for(
+                headers.get("X-Forwarded-For"), self.remote_addresses[-1])
+            self.remote_address = self.remote_addresses[0]
+        if config["parse_extensions"]:
+            self.requested_extensions = parse_extensions(
+                ", ".join(headers.get_all("Sec-WebSocket-Extensions") or ()))
+        if config["parse_cookies"]:
+            try:
+                self.cookies = parse_cookies("; ".join(headers.get_all("Cookie") or ()))
+            except ValueError as exc:
+                raise HandshakeError(str(exc), 400) from None
+
+    # ------------------------------------------------------------ answers
+    def _resolve(self) -> None:
+        if self._resolved:
+            raise WebSocketError("WebSocketRequest may only be accepted or rejected one time.")
+        self._resolved = True
+        self.emit("request_resolved", self)
+        if self._resolved_event is not None:
+            self._resolved_event.set()
+
+    def wait_resolved(self, timeout: float | None = None) -> bool:
+        """Block until the request is accepted or rejected."""
+        if self._resolved:
+            return True
+        if self._resolved_event is None:
+            self._resolved_event = Event()
+        return self._resolved_event.wait(timeout)
+
+    def accept(self, accepted_protocol: str | None = None, allowed_origin: str | None = None,
+               cookies: Sequence[Mapping[str, Any]] | None = None) -> WebSocketConnection:
+        """Complete the handshake and return the open connection.
+
+        ``accepted_protocol`` must be one the client requested (compared
+        case-insensitively; the response echoes the client's spelling).
+        ``allowed_origin`` is echoed in the ``Origin`` header; ``cookies``
+        become ``Set-Cookie`` lines.  Invalid arguments reject the request
+        with 500 and raise ValueError.
+        """
+        if self._resolved:
+            raise WebSocketError("WebSocketRequest may only be accepted or rejected one time.")
+        protocol_header = None
+        if accepted_protocol:
+            protocol_header = self.protocol_full_case_map.get(
+                accepted_protocol.lower(), accepted_protocol)
+            char = invalid_token_char(accepted_protocol)
+            if char is not None:
+                self.reject(500)
+                raise ValueError(f'Illegal character "{char}" in subprotocol.')
+            if accepted_protocol.lower() not in (self.requested_protocols or ()):
+                self.reject(500)
+                raise ValueError("Specified protocol was not requested by the client.")
+        cookie_lines: list[str] = []
+        if cookies:
+            try:
+                cookie_lines = serialize_cookies(cookies)
+            except ValueError:
+                self.reject(500)
+                raise
+        self._resolve()
+        response = accept_response(
+            self.key, protocol=protocol_header, origin=allowed_origin,
+            websocket_version=self.websocket_version, cookie_lines=cookie_lines)
+        connection = WebSocketConnection(
+            self.socket, [], accepted_protocol, False, self.server_config,
+            initial_data=self._initial_data)
+        connection.websocket_version = self.websocket_version
+        connection.remote_address = self.remote_address
+        connection.remote_addresses = list(self.remote_addresses)
+        self.connection = connection
+        self.requested_protocols = None
+        try:
+            self.socket.sendall(response)
+        except OSError:
+            connection.drop(1006, "TCP connection lost before handshake completed.", True)
+        self.emit("request_accepted", connection)
+        return connection
+
+    def reject(self, status: int = 403, reason: str | None = None,
+               extra_headers: Mapping[str, str] | None = None) -> None:
+        """Refuse the handshake with an HTTP error and close the socket.
+
+        ``reason`` goes in ``X-WebSocket-Reject-Reason``; CR and LF are
+        removed from it and from ``extra_headers``.
+        """
+        self._resolve()
+        if isinstance(status, bool) or not isinstance(status, int):
+            status = 403
+        try:
+            self.socket.sendall(reject_response(status, reason, dict(extra_headers or {})))
+        except OSError as exc:
+            logger.debug("%r: could not write the rejection: %s", self, exc)
+        _close_quietly(self.socket)
+        self.emit("request_rejected", self)
+
+
+def _close_quietly(sock: Any) -> None:
+    try:
+        sock.shutdown(_socket.SHUT_WR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass

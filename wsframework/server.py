@@ -1,0 +1,249 @@
+"""``WebSocketServer``: takes HTTP upgrade requests on a gevent server and
+turns them into :class:`WebSocketRequest` objects and connections.
+
+Each TCP connection is handled in its own greenlet (gevent's
+``StreamServer`` spawns it): the handshake is read there, ``request``
+handlers run there, and afterwards the same greenlet reads the connection
+until it closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket as _socket
+from typing import Any
+
+import gevent
+from gevent.server import StreamServer
+
+from .config import server_config
+from .connection import WebSocketConnection
+from .events import EventEmitter
+from .exceptions import HandshakeError
+from .frame import encode_frame
+from .handshake import reject_response
+from .http11 import parse_request, read_head
+from .request import WebSocketRequest
+from .streams import BufferedReader
+
+__all__ = ["WebSocketServer"]
+
+logger = logging.getLogger("wsframework.server")
+
+
+class WebSocketServer(EventEmitter):
+    """The WebSocket server of WebSocket-Node, on gevent.
+
+    Either :meth:`listen` on an address (the server owns a gevent
+    ``StreamServer``) or :meth:`mount` onto a ``StreamServer`` you have.
+
+    Events: ``request(request)``, ``connect(connection)``,
+    ``close(connection, reason_code, description)``, ``upgrade_error(exc)``.
+    """
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__()
+        self.config = server_config(config)
+        self._connections: dict[WebSocketConnection, None] = {}
+        self.pending_requests: list[WebSocketRequest] = []
+        self.http_server: Any = None
+        self._owned = False
+        self._previous_handle = None
+        if config.get("http_server") is not None:
+            self.mount()
+
+    @property
+    def connections(self) -> list[WebSocketConnection]:
+        """The accepted connections that have not closed yet (a copy)."""
+        return list(self._connections)
+
+    # ------------------------------------------------------------ lifecycle
+    @classmethod
+    def listen(cls, address: tuple[str, int] | Any, ssl_context: Any = None,
+               **config: Any) -> "WebSocketServer":
+        """A server that owns a gevent ``StreamServer`` bound to ``address``
+        (port 0 picks a free port; see :attr:`address`).  Call
+        :meth:`start` or :meth:`serve_forever` to take connections."""
+        server = cls(**config)
+        kwargs = {"ssl_context": ssl_context} if ssl_context is not None else {}
+        stream_server = StreamServer(address, server.handle_upgrade, **kwargs)
+        stream_server.init_socket()
+        server.http_server = stream_server
+        server.config["http_server"] = stream_server
+        server._owned = True
+        return server
+
+    def mount(self, **config: Any) -> None:
+        """Take upgrades on ``http_server`` (a gevent ``StreamServer``),
+        with ``config`` over the defaults."""
+        if config:
+            self.config = server_config(config)
+        http_server = self.config.get("http_server")
+        if http_server is None:
+            raise ValueError("You must specify an httpServer on which to mount "
+                             "the WebSocket server.")
+        if not isinstance(http_server, StreamServer):
+            raise TypeError("config key 'http_server' must be a gevent StreamServer")
+        self.http_server = http_server
+        self._previous_handle = getattr(http_server, "handle", None)
+        http_server.set_handle(self.handle_upgrade)
+
+    def unmount(self) -> None:
+        """Stop taking upgrades; open connections are left alone."""
+        server = self.http_server
+        if server is None:
+            return
+        if self._owned:
+            server.stop_accepting()
+            if server.socket is not None:
+                server.close()
+        elif self._previous_handle is not None:
+            server.set_handle(self._previous_handle)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (host, port) the server listens on."""
+        return self.http_server.address
+
+    @property
+    def port(self) -> int:
+        return self.http_server.server_port
+
+    def start(self) -> None:
+        """Start accepting connections in the background."""
+        self.http_server.start()
+
+    def serve_forever(self) -> None:
+        """Accept connections until :meth:`stop` is called."""
+        self.http_server.serve_forever()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Close every connection (1001) and stop the server; wait up to
+        ``timeout`` for the connections' greenlets to finish."""
+        self.close_all_connections(1001)
+        if self.http_server is not None:
+            self.http_server.stop(timeout)
+
+    def close_all_connections(self, reason_code: int = 1000,
+                              description: str | None = None) -> None:
+        """Close every connection and reject pending requests with 503."""
+        for connection in list(self._connections):
+            connection.close(reason_code, description)
+        pending = list(self.pending_requests)
+        if pending:
+            gevent.spawn(self._reject_pending, pending)
+
+    @staticmethod
+    def _reject_pending(requests: list[WebSocketRequest]) -> None:
+        for request in requests:
+            if not request.resolved:
+                request.reject(503)
+
+    def shut_down(self) -> None:
+        """Stop taking upgrades, then close every connection."""
+        self.unmount()
+        self.close_all_connections()
+
+    # ------------------------------------------------------------ broadcast
+    def broadcast(self, data: str | bytes) -> None:
+        """Send to every open connection: bytes as binary, str as text."""
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            self.broadcast_bytes(data)
+        else:
+            self.broadcast_utf(str(data))
+
+    def broadcast_utf(self, text: str) -> None:
+        self._broadcast(0x1, text.encode("utf-8"))
+
+    def broadcast_bytes(self, data: bytes) -> None:
+        self._broadcast(0x2, bytes(data))
+
+    def _broadcast(self, opcode: int, payload: bytes) -> None:
+        # Server frames are never masked: encode once, write the same bytes
+        # to every connection.
+        config = self.config
+        threshold = config["fragmentation_threshold"]
+        if not config["fragment_outgoing_messages"] or len(payload) <= threshold:
+            data = encode_frame(opcode, payload)
+        else:
+            frames = []
+            for start in range(0, len(payload), threshold):
+                fin = start + threshold >= len(payload)
+                frames.append(encode_frame(opcode if start == 0 else 0,
+                                           payload[start:start + threshold], fin=fin))
+            data = b"".join(frames)
+        for connection in list(self._connections):
+            if connection.connected:
+                connection._write(data)
+
+    # ------------------------------------------------------------ upgrades
+    def handle_upgrade(self, sock: Any, address: Any) -> None:
+        """Handle one TCP connection: read and answer the handshake, then
+        read the WebSocket connection until it closes."""
+        reader = BufferedReader(sock.recv_into)
+        peer = address[0] if isinstance(address, tuple) else str(address)
+        try:
+            with gevent.Timeout(self.config["handshake_timeout"], False):
+                head = None
+                head = read_head(reader)
+            if head is None:
+                logger.info("handshake from %s timed out", peer)
+                return
+            http_request = parse_request(head)
+        except (EOFError, OSError):
+            return
+        except HandshakeError as exc:
+            self._refuse(sock, peer, exc)
+            return
+        initial = reader.read_exact(reader.buffered) if reader.buffered else b""
+        request = WebSocketRequest(sock, http_request, self.config,
+                                   peer_address=peer, initial_data=initial)
+        try:
+            request.read_handshake()
+        except HandshakeError as exc:
+            logger.info("rejected handshake from %s: %d %s", peer, exc.status, exc)
+            request.reject(exc.status, str(exc), exc.headers)
+            self.emit("upgrade_error", exc)
+            return
+        self.pending_requests.append(request)
+        request.once("request_resolved", self._on_resolved)
+        request.once("request_accepted", self._on_accepted)
+        if self.config["auto_accept_connections"]:
+            protocols = request.requested_protocols
+            request.accept(protocols[0] if protocols else None, request.origin)
+        elif self.has_listeners("request"):
+            self.emit("request", request)
+        else:
+            request.reject(404, "No handler is configured to accept the connection.")
+        if not request.resolved:
+            request.wait_resolved()
+        connection = request.connection
+        if connection is not None:
+            connection.run()
+            connection.wait_closed()
+
+    def _refuse(self, sock: Any, peer: str, exc: HandshakeError) -> None:
+        """Answer a request we could not even parse."""
+        logger.info("malformed handshake from %s: %s", peer, exc)
+        try:
+            sock.sendall(reject_response(exc.status, str(exc), exc.headers))
+            sock.shutdown(_socket.SHUT_WR)
+        except OSError:
+            pass
+        self.emit("upgrade_error", exc)
+
+    def _on_resolved(self, request: WebSocketRequest) -> None:
+        try:
+            self.pending_requests.remove(request)
+        except ValueError:
+            pass
+
+    def _on_accepted(self, connection: WebSocketConnection) -> None:
+        self._connections[connection] = None
+        connection.once("close", lambda code, description: self._on_close(
+            connection, code, description))
+        self.emit("connect", connection)
+
+    def _on_close(self, connection: WebSocketConnection, code: int, description: str) -> None:
+        self._connections.pop(connection, None)
+        self.emit("close", connection, code, description)

@@ -1,0 +1,151 @@
+"""The small buffered-reader interface the framing code reads from.
+
+The parser is written in blocking style (``reader.read_exact(2)`` ...).  In
+production a :class:`BufferedReader` wraps a socket's ``recv_into``; in unit
+tests it wraps bytes.  Reads consume nothing until they complete, so a
+reader interrupted while it waits (a timeout, a kill) loses no data.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+__all__ = ["BufferedReader"]
+
+_SCRATCH_SIZE = 65536
+# One scratch buffer for every reader: recv_into fills it and the bytes are
+# copied out before anything else can run, so sharing it is safe.
+_scratch = bytearray(_SCRATCH_SIZE)
+_scratch_view = memoryview(_scratch)
+
+RecvInto = Callable[[memoryview], int]
+
+
+class BufferedReader:
+    """Blocking, buffered reads over a ``recv_into`` callable.
+
+    ``recv_into`` returns the number of bytes written, 0 at end of stream;
+    end of stream raises :class:`EOFError` from the read that needed more.
+    """
+
+    __slots__ = ("_recv_into", "_buf", "_pos", "on_data")
+
+    def __init__(self, recv_into: RecvInto | None = None, initial: bytes = b"") -> None:
+        self._recv_into = recv_into
+        self._buf = bytearray(initial)
+        self._pos = 0
+        #: Called with no argument after each successful receive (keepalive).
+        self.on_data: Callable[[], None] | None = None
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "BufferedReader":
+        """A reader over fixed bytes; reading past them raises EOFError."""
+        return cls(None, data)
+
+    @classmethod
+    def from_chunks(cls, chunks: Iterable[bytes]) -> "BufferedReader":
+        """A reader that receives ``chunks`` one per receive call."""
+        it = iter(chunks)
+
+        def recv_into(view: memoryview) -> int:
+            chunk = next(it, b"")
+            view[:len(chunk)] = chunk
+            return len(chunk)
+
+        return cls(recv_into)
+
+    @property
+    def buffered(self) -> int:
+        """How many received bytes are waiting to be read."""
+        return len(self._buf) - self._pos
+
+    def feed(self, data: bytes) -> None:
+        """Append bytes that arrived by other means (e.g. with a handshake)."""
+        self._buf += data
+
+    def fill(self) -> int:
+        """Receive once into the buffer; return the byte count."""
+        if self._recv_into is None:
+            raise EOFError("end of stream")
+        n = self._recv_into(_scratch_view)
+        if not n:
+            raise EOFError("end of stream")
+        self._buf += _scratch_view[:n]
+        if self.on_data is not None:
+            self.on_data()
+        return n
+
+    def ensure(self, n: int) -> None:
+        """Block until at least ``n`` bytes are buffered."""
+        while len(self._buf) - self._pos < n:
+            self.fill()
+
+    def peek(self, n: int) -> bytes:
+        """The next ``n`` bytes, without consuming them."""
+        self.ensure(n)
+        return bytes(self._buf[self._pos:self._pos + n])
+
+    def skip(self, n: int) -> None:
+        """Consume ``n`` buffered bytes."""
+        self._pos += n
+        if self._pos >= len(self._buf):
+            self._buf.clear()
+            self._pos = 0
+        elif self._pos > _SCRATCH_SIZE:
+            del self._buf[:self._pos]
+            self._pos = 0
+
+    def read_exact(self, n: int) -> bytes:
+        """Exactly ``n`` bytes, blocking until they have all arrived."""
+        self.ensure(n)
+        pos = self._pos
+        data = bytes(self._buf[pos:pos + n])
+        self.skip(n)
+        return data
+
+    def read_some(self, n: int) -> bytes:
+        """Between 1 and ``n`` bytes: what is buffered, else one receive."""
+        if self._pos >= len(self._buf):
+            self.fill()
+        pos = self._pos
+        data = bytes(self._buf[pos:pos + n])
+        self.skip(len(data))
+        return data
+
+    def read_until(self, separator: bytes, limit: int) -> bytes:
+        """Bytes up to and including ``separator``; :class:`ValueError` if
+        it is not found within ``limit`` bytes."""
+        start = 0
+        while True:
+            index = self._buf.find(separator, self._pos + start)
+            if index >= 0:
+                end = index + len(separator) - self._pos
+                if end > limit:
+                    raise ValueError("separator not found within limit")
+                return self.read_exact(end)
+            start = max(0, self.buffered - len(separator) + 1)
+            if self.buffered >= limit:
+                raise ValueError("separator not found within limit")
+            self.fill()
+
+    def read_into(self, view: memoryview) -> int:
+        """Fill part of ``view``; return how many bytes were written (≥ 1).
+
+        Buffered bytes are copied first; with none buffered, a large view is
+        received into directly, so big payloads are not copied twice.
+        """
+        avail = len(self._buf) - self._pos
+        if avail:
+            n = min(avail, len(view))
+            view[:n] = self._buf[self._pos:self._pos + n]
+            self.skip(n)
+            return n
+        if len(view) >= _SCRATCH_SIZE and self._recv_into is not None:
+            n = self._recv_into(view)
+            if not n:
+                raise EOFError("end of stream")
+            if self.on_data is not None:
+                self.on_data()
+            return n
+        self.fill()
+        return self.read_into(view)
