@@ -28,6 +28,7 @@ setup(
             "pytest-gevent>=1.1",
             "websockets>=12",
             "hypothesis>=6",
+            "trustme>=1.0",
         ],
     },
     entry_points={"console_scripts": ["wsframework=wsframework.cli:main"]},

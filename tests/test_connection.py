@@ -532,3 +532,69 @@ def test_blocking_consumer_busy_elsewhere_still_answers_pings(pair):
     client.ping(b"hello?")
     assert pongs.get(timeout=5) == b"hello?"
     assert server_side.receive(timeout=5).data == "queued"
+
+
+# ------------------------------------------------------- errors, Node API
+def test_socket_error_emits_error_then_close(make_server):
+    import socket as stdlib_socket
+    seen = Queue()
+
+    def on_request(request):
+        connection = request.accept()
+        connection.on("error", lambda exc: seen.put(("error", type(exc).__name__)))
+        connection.on("close", lambda code, description: seen.put(("close", code, description)))
+
+    server = make_server(on_request)
+    raw = RawClient(server.port)
+    raw.handshake()
+    raw.sock.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_LINGER,
+                        struct.pack("ii", 1, 0))
+    raw.close()                          # RST instead of FIN
+    assert seen.get(timeout=5) == ("error", "ConnectionResetError")
+    assert seen.get(timeout=5) == ("close", 1006, "Socket Error: read ECONNRESET")
+
+
+def test_send_frame_and_fragment_and_send(pair):
+    from wsframework import WebSocketFrame
+    server_side, client, _ = pair(server_config={"fragmentation_threshold": 3},
+                                  client_config={"assemble_fragments": False})
+    frames = Queue()
+    client.on("frame", frames.put)
+    frame = WebSocketFrame(opcode=0x2, binary_payload=b"raw frame")
+    assert server_side.send_frame(frame) is True
+    got = frames.get(timeout=5)
+    assert (got.opcode, got.fin, got.binary_payload) == (2, True, b"raw frame")
+    server_side.fragment_and_send(WebSocketFrame(opcode=0x1, binary_payload=b"abcdefg"))
+    assert [frames.get(timeout=5).binary_payload for _ in range(3)] == [b"abc", b"def", b"g"]
+    with pytest.raises(ValueError, match="You cannot fragment control frames."):
+        server_side.fragment_and_send(WebSocketFrame(opcode=0x9))
+
+
+def test_native_keepalive_sets_so_keepalive(pair):
+    import socket as stdlib_socket
+    server_side, _, _ = pair(server_config={"use_native_keepalive": True,
+                                            "keepalive_interval": 30.0})
+    assert server_side.socket.getsockopt(stdlib_socket.SOL_SOCKET,
+                                         stdlib_socket.SO_KEEPALIVE) == 1
+    assert server_side.socket.getsockopt(stdlib_socket.IPPROTO_TCP,
+                                         stdlib_socket.TCP_KEEPIDLE) == 30
+
+
+def test_nagle_is_disabled_by_default(pair):
+    import socket as stdlib_socket
+    server_side, client, _ = pair()
+    for connection in (server_side, client):
+        assert connection.socket.getsockopt(stdlib_socket.IPPROTO_TCP,
+                                            stdlib_socket.TCP_NODELAY) != 0
+
+
+def test_client_waits_for_the_server_to_close_tcp(canned_raw_server):
+    # This server answers nothing after the handshake: after our close
+    # frame the client waits close_timeout, then closes the socket itself.
+    port, sent = canned_raw_server
+    client = connect(f"ws://127.0.0.1:{port}/", close_timeout=0.2)
+    sent.put(b"")
+    client.close(1000)
+    assert client.state == "ending"
+    assert client.wait_closed(5)
+    assert client.close_reason_code == 1000

@@ -126,7 +126,7 @@ class WebSocketConnection(EventEmitter):
         "_read_owner", "_background", "_resumed", "_closed", "_close_emitted",
         "_close_timer", "_keepalive_timer", "_keepalive_at", "_last_receive",
         "_ping_sent_at", "_loop", "_check_scheduled", "_socket_closed",
-        "_close_when_flushed", "_close_received", "_recv_into", "_waiting",
+        "_close_when_flushed", "_close_received", "_recv_into", "_waiting", "_queue_full",
         "__weakref__",
     )
 
@@ -166,6 +166,7 @@ class WebSocketConnection(EventEmitter):
 
         self._recv_into = socket.recv_into
         self._waiting = False
+        self._queue_full = False
         self._reader = BufferedReader(self._receive, initial_data)
         self._parser = FrameParser(
             self._reader, expect_masked=self._is_server,
@@ -499,10 +500,17 @@ class WebSocketConnection(EventEmitter):
         if self._available is not None:
             self._available.set()
         while len(queue) >= self._queue_limit and self.state != CLOSED:
+            # The consumer is behind: stop reading (TCP pushes back on the
+            # peer) until it catches up.  Keepalive does not count this time.
             if self._space is None:
                 self._space = Event()
             self._space.clear()
-            self._space.wait()
+            self._queue_full = True
+            try:
+                self._space.wait()
+            finally:
+                self._queue_full = False
+                self._last_receive = self._loop.now()
 
     def _receive(self, view: memoryview) -> int:
         self._waiting = True
@@ -716,6 +724,10 @@ class WebSocketConnection(EventEmitter):
             self._close_timer = None
         if self._flusher is not None and self._flusher is not getcurrent():
             self._flusher.kill(block=False)
+            self._flusher = None
+        if self._callbacks:
+            self._fail_callbacks(ConnectionClosedError("the connection closed before the "
+                                                       "message was written"))
         self._set_closed()
 
     def _set_closed(self) -> None:
@@ -793,7 +805,7 @@ class WebSocketConnection(EventEmitter):
         config = self.config
         interval = config["keepalive_interval"]
         now = self._loop.now()
-        if self.input_paused:
+        if self.input_paused or self._queue_full:
             self._last_receive = now
             self._arm_keepalive(interval)
             return

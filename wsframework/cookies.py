@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import math
 import re
 from typing import Any, Iterable, Mapping
 from urllib.parse import unquote
@@ -113,7 +114,7 @@ def _serialize_one(cookie: Mapping[str, Any]) -> str:
             seconds = 0.0
         if isinstance(maxage, bool) or not seconds > 0 or seconds != seconds:
             raise ValueError('Value supplied for cookie "maxage" must be a non-zero number')
-        parts.append(f"Max-Age={round(seconds)}")
+        parts.append(f"Max-Age={math.floor(seconds + 0.5)}")  # JS Math.round
     for flag, label in (("secure", "Secure"), ("httponly", "HttpOnly")):
         setting = cookie.get(flag)
         if setting:

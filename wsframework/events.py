@@ -59,6 +59,16 @@ class EventEmitter:
 
     remove_listener = off
 
+    def _remove_wrapper(self, event: str, wrapper: _Once) -> None:
+        handlers = self._events.get(event) if self._events else None
+        if handlers:
+            for index, handler in enumerate(handlers):
+                if handler is wrapper:
+                    del handlers[index]
+                    break
+            if not handlers:
+                del self._events[event]
+
     def remove_all_listeners(self, event: str | None = None) -> "EventEmitter":
         """Forget every handler of ``event``, or of every event."""
         if self._events:
@@ -86,7 +96,7 @@ class EventEmitter:
             return False
         for handler in tuple(handlers):
             if isinstance(handler, _Once):
-                self.off(event, handler.fn)
+                self._remove_wrapper(event, handler)
                 handler = handler.fn
             try:
                 handler(*args)

@@ -46,9 +46,12 @@ class BufferedReader:
     def from_chunks(cls, chunks: Iterable[bytes]) -> "BufferedReader":
         """A reader that receives ``chunks`` one per receive call."""
         it = iter(chunks)
+        rest = [b""]        # the part of a chunk larger than one receive
 
         def recv_into(view: memoryview) -> int:
-            chunk = next(it, b"")
+            chunk = rest[0] or next(it, b"")
+            rest[0] = chunk[len(view):]
+            chunk = chunk[:len(view)]
             view[:len(chunk)] = chunk
             return len(chunk)
 

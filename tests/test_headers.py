@@ -1,0 +1,97 @@
+"""Unit tests for :mod:`wsframework.headers`: WebSocket-Node's splitting of
+``Sec-WebSocket-Protocol``, ``Sec-WebSocket-Extensions`` and
+``X-Forwarded-For`` (reference §3.2, §3.3), and HTTP token checking."""
+
+from __future__ import annotations
+
+import pytest
+
+from wsframework.headers import (AttrDict, parse_extensions, parse_forwarded_for,
+                                 parse_protocols, invalid_token_char)
+
+
+# -------------------------------------------------------------- protocols
+@pytest.mark.parametrize("header, expected", [
+    (None, []),
+    ("", []),
+    ("chat", ["chat"]),
+    ("Chat, SuperChat", ["chat", "superchat"]),
+    ("a,b,  c", ["a", "b", "c"]),
+    ("a,,b", ["a", "", "b"]),          # empty entries are kept
+    ("a , b", ["a ", "b"]),            # space before a comma is kept
+    (" a", [" a"]),
+])
+def test_parse_protocols_list(header, expected):
+    assert parse_protocols(header)[0] == expected
+
+
+def test_parse_protocols_full_case_map():
+    protocols, full_case = parse_protocols("Chat, SuperChat,echo")
+    assert protocols == ["chat", "superchat", "echo"]
+    assert full_case == {"chat": "Chat", "superchat": "SuperChat", "echo": "echo"}
+
+
+def test_parse_protocols_empty_map():
+    assert parse_protocols(None) == ([], {})
+
+
+# ------------------------------------------------------------- extensions
+def test_parse_extensions():
+    result = parse_extensions(
+        'permessage-deflate; client_max_window_bits, X-Foo;A=1; b="Two", bare')
+    assert result == [
+        {"name": "permessage-deflate",
+         "params": [{"name": "client_max_window_bits", "value": None}]},
+        {"name": "x-foo", "params": [{"name": "a", "value": "1"},
+                                     {"name": "b", "value": '"two"'}]},
+        {"name": "bare", "params": []},
+    ]
+
+
+def test_parse_extensions_attribute_access():
+    (ext,) = parse_extensions("foo; bar=baz")
+    assert isinstance(ext, AttrDict)
+    assert ext.name == "foo"
+    assert ext.params[0].name == "bar" and ext.params[0].value == "baz"
+    with pytest.raises(AttributeError):
+        ext.missing
+
+
+@pytest.mark.parametrize("header", [None, ""])
+def test_parse_extensions_empty(header):
+    assert parse_extensions(header) == []
+
+
+def test_parse_extensions_value_with_equals_and_empty_value():
+    (ext,) = parse_extensions("e; k=a=b; empty=")
+    assert ext.params == [{"name": "k", "value": "a=b"}, {"name": "empty", "value": ""}]
+
+
+# -------------------------------------------------------- X-Forwarded-For
+@pytest.mark.parametrize("header, expected", [
+    (None, ["10.0.0.9"]),
+    ("", ["10.0.0.9"]),
+    ("1.2.3.4", ["1.2.3.4", "10.0.0.9"]),
+    ("1.2.3.4, 5.6.7.8", ["1.2.3.4", "5.6.7.8", "10.0.0.9"]),
+    ("1.2.3.4,5.6.7.8,  ::1", ["1.2.3.4", "5.6.7.8", "::1", "10.0.0.9"]),
+])
+def test_parse_forwarded_for(header, expected):
+    assert parse_forwarded_for(header, "10.0.0.9") == expected
+
+
+# ----------------------------------------------------------------- tokens
+@pytest.mark.parametrize("value", ["chat", "echo-protocol", "v1.chat_x", "a!#$%&'*+-.^`|~z",
+                                   "", "\x21\x7e"])
+def test_valid_tokens(value):
+    assert invalid_token_char(value) is None
+
+
+@pytest.mark.parametrize("value, char", [
+    ("a b", " "), ("a\tb", "\t"), ("x/y", "/"), ("a,b", ","), ("a;b", ";"), ("a=b", "="),
+    ('a"b', '"'), ("(", "("), (")", ")"), ("<", "<"), (">", ">"), ("@", "@"), (":", ":"),
+    ("\\", "\\"), ("[", "["), ("]", "]"), ("?", "?"), ("{", "{"), ("}", "}"),
+    ("ok\x7f", "\x7f"), ("\x00", "\x00"), ("ok\x20", " "), ("caf\u00e9", "\u00e9"),
+    ("ab/c d", "/"),   # the first bad character is reported
+])
+def test_invalid_token_char(value, char):
+    assert invalid_token_char(value) == char
