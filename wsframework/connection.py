@@ -747,6 +747,12 @@ class WebSocketConnection(EventEmitter):
             self._close_emitted = True
             self.emit("close", self.close_reason_code, self.close_description)
 
+    @property
+    def was_clean(self) -> bool:
+        """Whether the closing handshake completed: both close frames were
+        exchanged (the W3C ``wasClean``)."""
+        return self._close_received
+
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Block until the connection is closed; False if ``timeout`` passed."""
         if self.state == CLOSED and self._close_emitted:
