@@ -29,7 +29,9 @@ setup(
             "websockets>=12",
             "hypothesis>=6",
             "trustme>=1.0",
+            "flask>=2.2",
         ],
+        "flask": ["flask>=2.2"],
     },
     entry_points={"console_scripts": ["wsframework=wsframework.cli:main"]},
     classifiers=[

@@ -33,8 +33,10 @@ class WebSocketRequest(EventEmitter):
     """
 
     def __init__(self, socket: Any, http_request: HttpRequest, server_config: dict,
-                 *, peer_address: str | None = None, initial_data: bytes = b"") -> None:
+                 *, peer_address: str | None = None, initial_data: bytes = b"",
+                 connection_class: type[WebSocketConnection] = WebSocketConnection) -> None:
         super().__init__()
+        self.connection_class = connection_class
         self.socket = socket
         self.http_request = http_request
         self.server_config = server_config
@@ -137,7 +139,7 @@ class WebSocketRequest(EventEmitter):
         response = accept_response(
             self.key, protocol=protocol_header, origin=allowed_origin,
             websocket_version=self.websocket_version, cookie_lines=cookie_lines)
-        connection = WebSocketConnection(
+        connection = self.connection_class(
             self.socket, [], accepted_protocol, False, self.server_config,
             initial_data=self._initial_data)
         connection.websocket_version = self.websocket_version

@@ -14,6 +14,7 @@ import socket as _socket
 from typing import Any
 
 import gevent
+from gevent.pywsgi import WSGIServer
 from gevent.server import StreamServer
 
 from .config import server_config
@@ -83,8 +84,17 @@ class WebSocketServer(EventEmitter):
             raise ValueError("You must specify an httpServer on which to mount "
                              "the WebSocket server.")
         if not isinstance(http_server, StreamServer):
-            raise TypeError("config key 'http_server' must be a gevent StreamServer")
+            raise TypeError("config key 'http_server' must be a gevent StreamServer "
+                            "or pywsgi WSGIServer")
         self.http_server = http_server
+        if isinstance(http_server, WSGIServer):
+            # Upgrades arrive through the WSGI handler, which hands them here.
+            from .wsgi import WebSocketHandler
+            self._previous_handle = http_server.handler_class
+            if not issubclass(http_server.handler_class, WebSocketHandler):
+                http_server.handler_class = WebSocketHandler
+            http_server.websocket_server = self
+            return
         self._previous_handle = getattr(http_server, "handle", None)
         http_server.set_handle(self.handle_upgrade)
 
@@ -97,6 +107,11 @@ class WebSocketServer(EventEmitter):
             server.stop_accepting()
             if server.socket is not None:
                 server.close()
+        elif isinstance(server, WSGIServer):
+            if getattr(server, "websocket_server", None) is self:
+                del server.websocket_server
+            if self._previous_handle is not None:
+                server.handler_class = self._previous_handle
         elif self._previous_handle is not None:
             server.set_handle(self._previous_handle)
 
@@ -196,15 +211,22 @@ class WebSocketServer(EventEmitter):
             self._refuse(sock, peer, exc)
             return
         initial = reader.read_exact(reader.buffered) if reader.buffered else b""
+        self.handle_request(sock, peer, http_request, initial)
+
+    def handle_request(self, sock: Any, peer: str, http_request: Any,
+                       initial_data: bytes = b"") -> WebSocketRequest:
+        """Answer a parsed upgrade request on ``sock`` (used by the WSGI
+        handler too), then run the connection, if accepted, until it
+        closes.  Returns the request."""
         request = WebSocketRequest(sock, http_request, self.config,
-                                   peer_address=peer, initial_data=initial)
+                                   peer_address=peer, initial_data=initial_data)
         try:
             request.read_handshake()
         except HandshakeError as exc:
             logger.info("rejected handshake from %s: %d %s", peer, exc.status, exc)
             request.reject(exc.status, str(exc), exc.headers)
             self.emit("upgrade_error", exc)
-            return
+            return request
         self.pending_requests.append(request)
         request.once("request_resolved", self._on_resolved)
         request.once("request_accepted", self._on_accepted)
@@ -216,11 +238,16 @@ class WebSocketServer(EventEmitter):
         else:
             request.reject(404, "No handler is configured to accept the connection.")
         if not request.resolved:
-            request.wait_resolved()
+            timeout = self.config["request_timeout"]
+            if not request.wait_resolved(timeout) and not request.resolved:
+                logger.warning("request for %s from %s was neither accepted nor rejected "
+                               "within %s s", request.resource, peer, timeout)
+                request.reject(503, "The request was neither accepted nor rejected in time.")
         connection = request.connection
         if connection is not None:
             connection.run()
             connection.wait_closed()
+        return request
 
     def _refuse(self, sock: Any, peer: str, exc: HandshakeError) -> None:
         """Answer a request we could not even parse."""

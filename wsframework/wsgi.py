@@ -1,0 +1,187 @@
+"""WebSockets on the port of a gevent WSGI app (``pywsgi.WSGIServer``,
+Flask or Django served by it).
+
+Two ways to use it:
+
+* **A mounted server** — ``WebSocketServer().mount(http_server=wsgi_server)``
+  (or ``WebSocketServer(http_server=wsgi_server)``): upgrade requests go to
+  the WebSocket server, its ``request`` event and routers, exactly as on a
+  ``listen()`` server; every other request goes to the WSGI app.
+* **gevent-websocket style** — ``WSGIServer(address, app,
+  handler_class=WebSocketHandler)``: an upgrade request is accepted (with
+  the first subprotocol the client asked for) and the app is called with
+  ``environ["wsgi.websocket"]``, a :class:`GeventWebSocket`; when the app
+  returns, the connection is closed.  Code written for gevent-websocket
+  runs with only its import changed.
+
+Upgrade requests are recognised by ``Upgrade: websocket``; everything else
+(keep-alive requests before or after, on the same server) is plain WSGI.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket as _socket
+from typing import Any
+
+from gevent import pywsgi
+
+from .config import server_config
+from .connection import WebSocketConnection
+from .exceptions import HandshakeError
+from .http11 import HttpRequest
+from .message import WebSocketMessage
+from .request import WebSocketRequest
+
+__all__ = ["WebSocketHandler", "GeventWebSocket"]
+
+logger = logging.getLogger("wsframework.wsgi")
+
+
+class GeventWebSocket(WebSocketConnection):
+    """A :class:`WebSocketConnection` with gevent-websocket's calling
+    conventions, for ``environ["wsgi.websocket"]``: :meth:`receive` returns
+    the payload (str or bytes) or None once closed, :meth:`send` takes a
+    ``binary`` flag, and there are ``closed``, ``environ``, ``path`` and
+    ``origin``.  Events and every other method work as usual;
+    :meth:`receive_message` returns the :class:`WebSocketMessage`.
+    """
+
+    __slots__ = ("environ",)
+
+    def receive(self, timeout: float | None = None) -> str | bytes | None:  # type: ignore[override]
+        """The next message's payload, or None when the connection closed."""
+        message = super().receive(timeout)
+        return None if message is None else message.data
+
+    def receive_message(self, timeout: float | None = None) -> WebSocketMessage | None:
+        """The next :class:`WebSocketMessage`, or None once closed."""
+        return super().receive(timeout)
+
+    def send(self, message: Any, binary: bool | None = None,  # type: ignore[override]
+             callback=None) -> bool:
+        """Send ``message``; ``binary`` forces the frame type, else str is
+        text and bytes-like is binary."""
+        if isinstance(message, WebSocketMessage):
+            message = message.data
+        if binary:
+            if isinstance(message, str):
+                message = message.encode("utf-8")
+            return self.send_bytes(message, callback)
+        if binary is False and not isinstance(message, str):
+            message = bytes(message).decode("utf-8")
+        return super().send(message, callback)
+
+    def close(self, code: int = 1000, message: bytes | str = b"") -> None:  # type: ignore[override]
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        super().close(code, message or None)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is closed or closing."""
+        return not self.connected
+
+    @property
+    def path(self) -> str | None:
+        environ = getattr(self, "environ", None)
+        return environ.get("PATH_INFO") if environ else None
+
+    @property
+    def origin(self) -> str | None:
+        environ = getattr(self, "environ", None)
+        return environ.get("HTTP_ORIGIN") if environ else None
+
+
+def _ignore_start_response(status, headers, exc_info=None):
+    return lambda data: None
+
+
+class WebSocketHandler(pywsgi.WSGIHandler):
+    """A ``pywsgi`` handler that also takes WebSocket upgrades.
+
+    Set as ``handler_class`` of a ``WSGIServer`` (``mount()`` does it for
+    you).  Override :attr:`websocket_class` to hand the app another
+    :class:`WebSocketConnection` subclass, and :attr:`websocket_config` (a
+    dict of server config keys) to change limits in gevent-websocket style.
+    """
+
+    websocket_class: type[WebSocketConnection] = GeventWebSocket
+    websocket_config: dict[str, Any] = {}
+
+    def _is_websocket_upgrade(self) -> bool:
+        upgrade = self.headers.get("Upgrade", "")
+        return "websocket" in upgrade.lower()
+
+    def run_application(self) -> None:
+        if not self._is_websocket_upgrade():
+            super().run_application()
+            return
+        self.close_connection = True
+        peer = self.client_address[0] if isinstance(self.client_address, tuple) \
+            else str(self.client_address)
+        version = self.request_version.partition("/")[2] or "1.1"
+        http_request = HttpRequest(self.command, self.path, version, self.headers)
+        initial = self._take_buffered_input()
+        websocket_server = getattr(self.server, "websocket_server", None)
+        if websocket_server is not None:
+            request = websocket_server.handle_request(self.socket, peer, http_request, initial)
+            self._finish(request)
+            return
+        self._run_gevent_websocket_style(peer, http_request, initial)
+
+    def _run_gevent_websocket_style(self, peer: str, http_request: HttpRequest,
+                                    initial: bytes) -> None:
+        config = getattr(self.server, "websocket_config", None) or self.websocket_config
+        request = WebSocketRequest(self.socket, http_request, server_config(config),
+                                   peer_address=peer, initial_data=initial,
+                                   connection_class=self.websocket_class)
+        try:
+            request.read_handshake()
+        except HandshakeError as exc:
+            logger.info("rejected handshake from %s: %d %s", peer, exc.status, exc)
+            request.reject(exc.status, str(exc), exc.headers)
+            self._finish(request)
+            return
+        protocols = request.requested_protocols
+        connection = request.accept(protocols[0] if protocols else None, request.origin)
+        connection.environ = self.environ
+        self.environ["wsgi.websocket"] = connection
+        self.environ["wsgi.websocket_version"] = str(request.websocket_version)
+        self.environ["wsframework.request"] = request
+        result = None
+        try:
+            result = self.application(self.environ, _ignore_start_response)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            if connection.connected:
+                connection.close()
+            connection.wait_closed()
+            self._finish(request)
+
+    def _take_buffered_input(self) -> bytes:
+        """Bytes the client sent after its request head, already buffered
+        by ``rfile`` (read without blocking)."""
+        sock = self.socket
+        timeout = sock.gettimeout()
+        try:
+            sock.settimeout(0)
+            data = self.rfile.peek(65536)
+            return self.rfile.read(len(data)) if data else b""
+        except (OSError, ValueError):
+            return b""
+        finally:
+            sock.settimeout(timeout)
+
+    def _finish(self, request: WebSocketRequest) -> None:
+        """Let pywsgi log the exchange and close the socket; it must not
+        write a response of its own."""
+        connection = request.connection
+        self.status = "101 Switching Protocols" if connection is not None else "400 Bad Request"
+        self.response_length = 0
+        try:
+            self.socket.shutdown(_socket.SHUT_RDWR)
+        except OSError:
+            pass
