@@ -78,8 +78,10 @@ class Sock:
         self.server.mount(http_server=wsgi_server)
 
     def make_server(self, address: tuple[str, int], **kwargs: Any) -> pywsgi.WSGIServer:
-        """A ``pywsgi.WSGIServer`` for the app with the sockets mounted."""
+        """A ``pywsgi.WSGIServer`` for the app with the sockets mounted,
+        already bound (so port 0 is resolved in ``server_port``)."""
         server = pywsgi.WSGIServer(address, self.app, **kwargs)
+        server.init_socket()
         self.mount(server)
         return server
 
