@@ -106,7 +106,7 @@ def test_non_101_response(canned):
      "Expected an Upgrade: websocket header from the server"),
     ([], lambda key: response_101(key, accept=""),
      "Expected Sec-WebSocket-Accept header from server"),
-    ([], lambda key: response_101(key, "Sec-WebSocket-Extensions: permessage-deflate"),
+    ([], lambda key: response_101(key, "Sec-WebSocket-Extensions: x-foo"),
      "Server sent unrequested extensions"),
 ])
 def test_bad_101_responses(canned, protocols, respond, message):

@@ -16,6 +16,7 @@ import pytest
 from wsframework.exceptions import InvalidUTF8, PayloadTooBig, ProtocolError
 from wsframework.frame import Opcode, WebSocketFrame, encode_frame, encode_header
 from wsframework.message import WebSocketMessage
+from wsframework.extensions import Extension
 from wsframework.parser import FrameParser
 from wsframework.streams import BufferedReader
 
@@ -209,10 +210,43 @@ def test_rsv_bits_on_control_frame():
                  "Unsupported usage of rsv bits without negotiated extension.")
 
 
-def test_rsv_bit_allowed_by_extension():
-    parser = parse_server(cf(BINARY, b"x", rsv=4))
-    parser.allowed_rsv = 4
-    assert parser.next_event().binary_data == b"x"
+class Reverser(Extension):
+    """A toy extension owning RSV2: it reverses each frame's payload."""
+
+    name = "x-reverse"
+    rsv_mask = 0b010
+
+    def begin_message(self, rsv):
+        return bool(rsv & self.rsv_mask)
+
+    def decode(self, payload, fin, max_size):
+        return payload[::-1]
+
+
+def extension_parser(data, extension):
+    return FrameParser(BufferedReader.from_bytes(data), expect_masked=True,
+                       max_frame_size=1 << 20, max_message_size=1 << 20,
+                       extensions=[extension])
+
+
+def test_rsv_bit_owned_by_a_negotiated_extension():
+    data = cf(BINARY, b"abc", rsv=2) + cf(TEXT, b"plain")
+    parser = extension_parser(data, Reverser())
+    assert parser.next_event().binary_data == b"cba"
+    assert parser.next_event().utf8_data == "plain"
+
+
+@pytest.mark.parametrize("frame", [
+    cf(BINARY, b"x", rsv=4),                       # a bit the extension does not own
+    cf(PING, b"", rsv=2),                          # never on control frames
+    cf(TEXT, b"a", fin=False, rsv=2) + cf(CONT, b"b", rsv=2),   # nor on continuations
+])
+def test_rsv_bits_outside_what_extensions_allow(frame):
+    parser = extension_parser(frame, Reverser())
+    with pytest.raises(ProtocolError) as info:
+        while True:
+            parser.next_event()
+    assert info.value.code == 1002
 
 
 def test_unmasked_frame_from_client():

@@ -171,7 +171,7 @@ def test_buffered_amount_counts_unwritten_bytes(make_server):
         accepted.set(connection)
 
     server = make_server(on_request, max_received_frame_size=1 << 26,
-                         max_received_message_size=1 << 26)
+                         max_received_message_size=1 << 26, permessage_deflate=False)
     ws = W3CWebSocket(server.url)
     assert ws.bufferedAmount == 0
     opened = Event()

@@ -17,6 +17,8 @@ from .config import client_config
 from .connection import WebSocketConnection
 from .events import EventEmitter
 from .exceptions import WebSocketHandshakeError
+from .extensions import parse_extension_header
+from .permessage_deflate import client_accept, client_offer
 from .handshake import check_response, client_request, generate_key, non_101_message
 from .headers import SEPARATORS
 from .http11 import HttpResponse, parse_response, read_head
@@ -132,6 +134,7 @@ def _handshake(target: _Target, protocols: list[str], origin: str | None,
         extra.extend((config["tls_options"].get("headers") or {}).items())
     if headers:
         extra.extend(headers.items() if isinstance(headers, Mapping) else headers)
+    offer = client_offer(config) if config["permessage_deflate"] else None
     sock = _open_socket(target, config, request_options)
     if client is not None:
         client.socket = sock
@@ -141,7 +144,7 @@ def _handshake(target: _Target, protocols: list[str], origin: str | None,
             sock.sendall(client_request(
                 target.path, target.host_header, key,
                 websocket_version=config["websocket_version"], protocols=protocols,
-                origin=origin, headers=extra))
+                origin=origin, headers=extra, extensions=offer))
             reader = BufferedReader(sock.recv_into)
             try:
                 head = read_head(reader, _MAX_RESPONSE_HEAD)
@@ -158,13 +161,30 @@ def _handshake(target: _Target, protocols: list[str], origin: str | None,
                 sock.close()
                 return None, response
             raise WebSocketHandshakeError(non_101_message(response), response)
-        protocol = check_response(response, key, protocols)
+        protocol = check_response(response, key, protocols, offered_extensions=bool(offer))
+        extensions = _accept_extensions(response, config) if offer else []
     except BaseException:
         sock.close()
         raise
     initial = reader.read_exact(reader.buffered) if reader.buffered else b""
-    connection = WebSocketConnection(sock, [], protocol, True, config, initial_data=initial)
+    connection = WebSocketConnection(sock, extensions, protocol, True, config,
+                                     initial_data=initial)
     return connection, response
+
+
+def _accept_extensions(response: HttpResponse, config: dict) -> list:
+    """The extensions the server agreed to, checked against our offer."""
+    values = response.headers.get_all("Sec-WebSocket-Extensions") or ()
+    if not values:
+        return []
+    try:
+        elements = parse_extension_header(values)
+        if any(name != "permessage-deflate" for name, _ in elements):
+            raise WebSocketHandshakeError("Server sent unrequested extensions", response)
+        return [client_accept(elements, config)]
+    except ValueError as exc:
+        raise WebSocketHandshakeError(f"Invalid Sec-WebSocket-Extensions from server: {exc}",
+                                      response) from None
 
 
 def connect(url: str, protocols: str | Sequence[str] | None = None,

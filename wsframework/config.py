@@ -40,6 +40,16 @@ def _seconds(*, positive: bool) -> _Check:
     return check
 
 
+def _int_range(low: int, high: int) -> _Check:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "must be an int"
+        if not low <= value <= high:
+            return f"must be between {low} and {high}"
+        return None
+    return check
+
+
 def _optional(check: _Check) -> _Check:
     return lambda value: None if value is None else check(value)
 
@@ -74,6 +84,15 @@ _CONNECTION_KEYS: dict[str, tuple[Any, _Check]] = {
     # Port extensions: output backpressure and the blocking-style queue.
     "output_high_water_mark": (0x10000, _size(1)),
     "receive_queue_size": (64, _size(1)),
+    # permessage-deflate (RFC 7692), on by default as in ws and websockets.
+    "permessage_deflate": (True, _bool),
+    "compression_level": (6, _int_range(0, 9)),
+    "compression_memory_level": (5, _int_range(1, 9)),
+    "compression_threshold": (32, _size(0)),
+    "server_no_context_takeover": (False, _bool),
+    "client_no_context_takeover": (False, _bool),
+    "server_max_window_bits": (12, _optional(_int_range(8, 15))),
+    "client_max_window_bits": (12, _optional(_int_range(8, 15))),
 }
 
 SERVER_DEFAULTS: dict[str, tuple[Any, _Check]] = {

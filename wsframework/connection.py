@@ -34,6 +34,7 @@ from gevent.event import Event
 from .close_codes import CLOSE_DESCRIPTIONS, is_valid_close_code
 from .events import EventEmitter
 from .exceptions import ConnectionClosedError, ProtocolError, WebSocketError
+from .extensions import Extension
 from .frame import MAX_CONTROL_PAYLOAD, Opcode, WebSocketFrame, encode_close_payload, encode_frame
 from .message import WebSocketMessage
 from .parser import FrameParser
@@ -172,7 +173,8 @@ class WebSocketConnection(EventEmitter):
             self._reader, expect_masked=self._is_server,
             max_frame_size=config["max_received_frame_size"],
             max_message_size=config["max_received_message_size"],
-            assemble_fragments=self.assemble_fragments)
+            assemble_fragments=self.assemble_fragments,
+            extensions=[e for e in self.extensions if isinstance(e, Extension)])
 
         self._send = socket.send
         # gevent's SSL sockets cannot try a send without waiting.
@@ -254,17 +256,28 @@ class WebSocketConnection(EventEmitter):
                 callback(error)
                 return False
             raise error
+        return self._write(self._encode_message(opcode, payload), callback)
+
+    def _encode_message(self, opcode: int, payload: bytes) -> bytes:
+        """The frames of one message: transformed by the extensions, then
+        split at ``fragmentation_threshold``."""
+        rsv = 0
+        if self.extensions:
+            for extension in self.extensions:
+                bits, payload = extension.encode(payload)
+                rsv |= bits
         mask = self.mask_outgoing_packets
         threshold = self._threshold
         if not self._fragment or len(payload) <= threshold:
-            return self._write(encode_frame(opcode, bytes(payload), mask=mask), callback)
+            return encode_frame(opcode, bytes(payload), rsv=rsv, mask=mask)
         view = memoryview(payload)
         frames = []
         for start in range(0, len(payload), threshold):
             chunk = bytes(view[start:start + threshold])
             fin = start + threshold >= len(payload)
-            frames.append(encode_frame(opcode if start == 0 else 0, chunk, fin=fin, mask=mask))
-        return self._write(b"".join(frames), callback)
+            frames.append(encode_frame(opcode if start == 0 else 0, chunk, fin=fin,
+                                       rsv=rsv if start == 0 else 0, mask=mask))
+        return b"".join(frames)
 
     def send_frame(self, frame: WebSocketFrame, callback: Callback | None = None) -> bool:
         """Write one frame as given, masked if this side masks (Node API)."""
@@ -786,6 +799,12 @@ class WebSocketConnection(EventEmitter):
 
     def _touch(self) -> None:
         self._last_receive = self._loop.now()
+        if self._ping_sent_at:
+            # The peer answered (or spoke): cancel the grace period and
+            # restart the idle interval from now, as Node does.
+            self._ping_sent_at = 0.0
+            if self._keepalive_timer is not None:
+                self._arm_keepalive(self.config["keepalive_interval"])
 
     def _arm_keepalive(self, delay: float) -> None:
         timer = self._keepalive_timer

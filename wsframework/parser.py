@@ -10,8 +10,10 @@ read interrupted while waiting for the socket resumes where it stopped.
 from __future__ import annotations
 
 import struct
+from typing import Sequence
 
 from .exceptions import PayloadTooBig, ProtocolError
+from .extensions import Extension
 from .frame import MAX_CONTROL_PAYLOAD, Opcode, WebSocketFrame
 from .masking import apply_mask, rotate_mask
 from .message import WebSocketMessage
@@ -38,14 +40,19 @@ class FrameParser:
 
     def __init__(self, reader: BufferedReader, *, expect_masked: bool,
                  max_frame_size: int, max_message_size: int,
-                 assemble_fragments: bool = True) -> None:
+                 assemble_fragments: bool = True, extensions: Sequence[Extension] = ()) -> None:
         self.reader = reader
         self.expect_masked = expect_masked
         self.max_frame_size = max_frame_size
         self.max_message_size = max_message_size
         self.assemble_fragments = assemble_fragments
+        self.extensions = list(extensions)
         #: RSV bits (as a 3-bit mask) owned by negotiated extensions.
         self.allowed_rsv = 0
+        for extension in self.extensions:
+            self.allowed_rsv |= extension.rsv_mask
+        # The extensions transforming the current message (outermost last).
+        self._active: list[Extension] = []
         # The frame being read (set once its header is complete).
         self._in_frame = False
         self._fin = True
@@ -111,13 +118,13 @@ class FrameParser:
             pos = 10
         if length > self.max_frame_size:
             raise PayloadTooBig(f"Frame size of {length} bytes exceeds maximum accepted frame size")
-        if rsv & ~self.allowed_rsv:
+        if rsv and (rsv & ~self.allowed_rsv or opcode >= 8 or opcode == _CONT):
             raise ProtocolError(1002, "Unsupported usage of rsv bits without negotiated extension.")
         if masked != self.expect_masked:
             raise ProtocolError(1002, "Unmasked frame from client" if self.expect_masked
                                 else "Masked frame from server")
         if opcode < 8:
-            self._check_data_opcode(opcode, length)
+            self._check_data_opcode(opcode, length, rsv)
         elif opcode > 0xA:
             raise ProtocolError(1002, f"Unrecognized Opcode: {opcode:#x}")
         reader.skip(size)
@@ -126,7 +133,7 @@ class FrameParser:
         self._got = 0
         self._in_frame = True
 
-    def _check_data_opcode(self, opcode: int, length: int) -> None:
+    def _check_data_opcode(self, opcode: int, length: int, rsv: int) -> None:
         if opcode == _CONT:
             if self._msg_opcode is None:
                 raise ProtocolError(1002, "Unexpected Continuation Frame")
@@ -135,7 +142,17 @@ class FrameParser:
                 1002, f"Illegal frame opcode {opcode:#x} received in middle of fragmented message.")
         elif opcode not in (_TEXT, _BINARY):
             raise ProtocolError(1002, f"Unrecognized Opcode: {opcode:#x}")
-        if self.assemble_fragments:
+        if opcode != _CONT:
+            active = self._active = [e for e in self.extensions if e.begin_message(rsv)] \
+                if self.extensions else []
+            claimed = 0
+            for extension in active:
+                claimed |= extension.rsv_mask
+            if rsv & ~claimed:
+                raise ProtocolError(1002, "Unsupported usage of rsv bits without negotiated "
+                                          "extension.")
+        if self.assemble_fragments and not self._active:
+            # Transformed messages are measured after decoding instead.
             size = (self._msg_size if opcode == _CONT else 0) + length
             if size > self.max_message_size:
                 raise PayloadTooBig("Maximum message size exceeded.")
@@ -150,7 +167,9 @@ class FrameParser:
             return b""
         reader = self.reader
         key = self._key
-        decoder = self._decoder if self._opcode < 8 else None
+        # UTF-8 is checked here, chunk by chunk, unless an extension must
+        # decode the payload first (then it is checked after decoding).
+        decoder = self._decoder if self._opcode < 8 and not self._active else None
         if self._partial is None:
             if reader.buffered >= n:
                 data = reader.read_exact(n)
@@ -184,6 +203,13 @@ class FrameParser:
         if opcode >= 8:
             return self._control_frame(opcode, payload)
         decoder = self._decoder
+        if self._active:
+            for extension in reversed(self._active):
+                payload = extension.decode(payload, fin, self.max_message_size - self._msg_size)
+            if decoder is not None:
+                decoder.feed(payload)
+            if fin:
+                self._active = []
         if not self.assemble_fragments:
             if fin:
                 if decoder is not None:

@@ -12,6 +12,8 @@ from gevent.event import Event
 from .connection import WebSocketConnection
 from .cookies import parse_cookies, serialize_cookies
 from .events import EventEmitter
+from .extensions import parse_extension_header
+from .permessage_deflate import server_negotiate
 from .exceptions import HandshakeError, WebSocketError
 from .handshake import accept_response, check_request, reject_response
 from .headers import (invalid_token_char, parse_extensions, parse_forwarded_for,
@@ -136,11 +138,13 @@ class WebSocketRequest(EventEmitter):
                 self.reject(500)
                 raise
         self._resolve()
+        extensions, extensions_header = self._negotiate_extensions()
         response = accept_response(
             self.key, protocol=protocol_header, origin=allowed_origin,
-            websocket_version=self.websocket_version, cookie_lines=cookie_lines)
+            websocket_version=self.websocket_version, cookie_lines=cookie_lines,
+            extensions=extensions_header)
         connection = self.connection_class(
-            self.socket, [], accepted_protocol, False, self.server_config,
+            self.socket, extensions, accepted_protocol, False, self.server_config,
             initial_data=self._initial_data)
         connection.websocket_version = self.websocket_version
         connection.remote_address = self.remote_address
@@ -153,6 +157,22 @@ class WebSocketRequest(EventEmitter):
             connection.drop(1006, "TCP connection lost before handshake completed.", True)
         self.emit("request_accepted", connection)
         return connection
+
+    def _negotiate_extensions(self) -> tuple[list, str | None]:
+        """The extensions to agree to, and the response header for them."""
+        config = self.server_config
+        if not config["permessage_deflate"]:
+            return [], None
+        values = self.http_request.headers.get_all("Sec-WebSocket-Extensions") or ()
+        if not values:
+            return [], None
+        try:
+            offers = parse_extension_header(values)
+        except ValueError as exc:
+            logger.info("%r: ignoring a malformed Sec-WebSocket-Extensions: %s", self, exc)
+            return [], None
+        extension, header = server_negotiate(offers, config)
+        return ([extension], header) if extension is not None else ([], None)
 
     def reject(self, status: int = 403, reason: str | None = None,
                extra_headers: Mapping[str, str] | None = None) -> None:

@@ -189,7 +189,11 @@ class WebSocketServer(EventEmitter):
             data = b"".join(frames)
         for connection in list(self._connections):
             if connection.connected:
-                connection._write(data)
+                if connection.extensions:
+                    # Compression state is per connection: encode for each.
+                    connection._write(connection._encode_message(opcode, payload))
+                else:
+                    connection._write(data)
 
     # ------------------------------------------------------------ upgrades
     def handle_upgrade(self, sock: Any, address: Any) -> None:
