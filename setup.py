@@ -3,7 +3,8 @@
 import os
 import re
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -13,6 +14,29 @@ with open(os.path.join(HERE, "wsframework", "version.py"), encoding="utf-8") as 
 with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
     LONG_DESCRIPTION = f.read()
 
+
+
+class OptionalBuildExt(build_ext):
+    """Build the C accelerator when a compiler is there; without one the
+    pure-Python code serves, so installing never fails because of it."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # no compiler, no headers...
+            self.warn(f"wsframework._speedups not built ({exc}); using pure Python")
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            self.warn(f"wsframework._speedups not built ({exc}); using pure Python")
+
+
+EXT_MODULES = [] if os.environ.get("WSFRAMEWORK_NO_EXTENSIONS") else [
+    Extension("wsframework._speedups", ["wsframework/_speedups.c"], optional=True),
+]
+
 setup(
     name="wsframework",
     version=VERSION,
@@ -20,6 +44,8 @@ setup(
     long_description=LONG_DESCRIPTION,
     long_description_content_type="text/markdown",
     packages=find_packages(include=["wsframework", "wsframework.*"]),
+    ext_modules=EXT_MODULES,
+    cmdclass={"build_ext": OptionalBuildExt},
     python_requires=">=3.10",
     install_requires=["gevent>=22.10", "greenlet>=2.0"],
     extras_require={

@@ -9,4 +9,11 @@ VENV="${WSF_VENV:-.venv}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
 npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
-exec "$VENV/bin/pytest-gevent" "$@"
+if [ $# -gt 0 ]; then
+  exec "$VENV/bin/pytest-gevent" "$@"
+fi
+# The whole suite (with the C accelerator), then the framing tests again
+# on the pure-Python fallback.
+"$VENV/bin/pytest-gevent" -q
+WSFRAMEWORK_NO_SPEEDUPS=1 "$VENV/bin/pytest-gevent" -q -p no:cacheprovider \
+  tests/test_masking.py tests/test_frame.py tests/test_parser.py tests/test_connection.py

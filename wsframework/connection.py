@@ -35,7 +35,8 @@ from .close_codes import CLOSE_DESCRIPTIONS, is_valid_close_code
 from .events import EventEmitter
 from .exceptions import ConnectionClosedError, ProtocolError, WebSocketError
 from .extensions import Extension
-from .frame import MAX_CONTROL_PAYLOAD, Opcode, WebSocketFrame, encode_close_payload, encode_frame
+from .frame import (MAX_CONTROL_PAYLOAD, Opcode, WebSocketFrame, encode_close_payload,
+                    encode_frame, encode_header)
 from .message import WebSocketMessage
 from .parser import FrameParser
 from .streams import BufferedReader
@@ -260,24 +261,36 @@ class WebSocketConnection(EventEmitter):
 
     def _encode_message(self, opcode: int, payload: bytes) -> bytes:
         """The frames of one message: transformed by the extensions, then
-        split at ``fragmentation_threshold``."""
+        split at ``fragmentation_threshold``, in one buffer."""
         rsv = 0
         if self.extensions:
             for extension in self.extensions:
                 bits, payload = extension.encode(payload)
                 rsv |= bits
+        n = len(payload)
         mask = self.mask_outgoing_packets
         threshold = self._threshold
-        if not self._fragment or len(payload) <= threshold:
+        if n <= threshold or not self._fragment:
+            if not mask and n < 126:
+                # The most common frame: a small server message.
+                if type(payload) is not bytes:
+                    payload = bytes(payload)
+                return bytes((0x80 | (rsv << 4) | opcode, n)) + payload
             return encode_frame(opcode, bytes(payload), rsv=rsv, mask=mask)
         view = memoryview(payload)
-        frames = []
-        for start in range(0, len(payload), threshold):
-            chunk = bytes(view[start:start + threshold])
-            fin = start + threshold >= len(payload)
-            frames.append(encode_frame(opcode if start == 0 else 0, chunk, fin=fin,
-                                       rsv=rsv if start == 0 else 0, mask=mask))
-        return b"".join(frames)
+        pieces = []
+        for start in range(0, n, threshold):
+            chunk = view[start:start + threshold]
+            fin = start + threshold >= n
+            first = start == 0
+            if mask:
+                pieces.append(encode_frame(opcode if first else 0, chunk, fin=fin,
+                                           rsv=rsv if first else 0, mask=True))
+            else:
+                pieces.append(encode_header(opcode if first else 0, len(chunk), fin=fin,
+                                            rsv=rsv if first else 0))
+                pieces.append(chunk)
+        return b"".join(pieces)
 
     def send_frame(self, frame: WebSocketFrame, callback: Callback | None = None) -> bool:
         """Write one frame as given, masked if this side masks (Node API)."""

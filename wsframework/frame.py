@@ -60,11 +60,27 @@ def encode_header(opcode: int, length: int, *, fin: bool = True, rsv: int = 0,
     return header + mask if mask is not None else header
 
 
+_key_pool = b""
+_key_offset = 0
+
+
+def new_mask_key() -> bytes:
+    """A fresh, unpredictable masking key (RFC 6455 §5.3), taken from
+    ``os.urandom`` 4 KiB at a time rather than one system call per frame."""
+    global _key_pool, _key_offset
+    if _key_offset >= len(_key_pool):
+        _key_pool = os.urandom(4096)
+        _key_offset = 0
+    key = _key_pool[_key_offset:_key_offset + 4]
+    _key_offset += 4
+    return key
+
+
 def encode_frame(opcode: int, payload: bytes = b"", *, fin: bool = True,
                  rsv: int = 0, mask: bool = False) -> bytes:
-    """A whole frame; a client masks with a fresh key from ``os.urandom``."""
+    """A whole frame; a client masks with a fresh random key."""
     if mask:
-        key = os.urandom(4)
+        key = new_mask_key()
         return encode_header(opcode, len(payload), fin=fin, rsv=rsv, mask=key) + apply_mask(payload, key)
     return encode_header(opcode, len(payload), fin=fin, rsv=rsv) + payload
 
@@ -209,7 +225,7 @@ class WebSocketFrame:
         rsv = (self.rsv1 << 2) | (self.rsv2 << 1) | int(self.rsv3)
         self.length = len(payload)
         if self.mask:
-            key = b"\x00\x00\x00\x00" if null_mask else os.urandom(4)
+            key = b"\x00\x00\x00\x00" if null_mask else new_mask_key()
             return encode_header(self.opcode, len(payload), fin=self.fin, rsv=rsv,
                                  mask=key) + apply_mask(payload, key)
         return encode_header(self.opcode, len(payload), fin=self.fin, rsv=rsv) + payload

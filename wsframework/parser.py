@@ -18,12 +18,13 @@ from .frame import MAX_CONTROL_PAYLOAD, Opcode, WebSocketFrame
 from .masking import apply_mask, rotate_mask
 from .message import WebSocketMessage
 from .streams import BufferedReader
-from .utf8 import Utf8Decoder
+from .utf8 import Utf8Decoder, decode_utf8
 
 __all__ = ["FrameParser"]
 
 _unpack_short = struct.Struct("!H").unpack
-_unpack_long = struct.Struct("!Q").unpack
+_unpack_short_from = struct.Struct("!H").unpack_from
+_unpack_long_from = struct.Struct("!Q").unpack_from
 
 _TEXT, _BINARY, _CONT = Opcode.TEXT.value, Opcode.BINARY.value, Opcode.CONTINUATION.value
 _CLOSE = Opcode.CLOSE.value
@@ -67,6 +68,8 @@ class FrameParser:
         self._msg_size = 0
         self._parts: list[bytes] = []
         self._decoder: Utf8Decoder | None = None
+        self._text = False          # the current message is text
+        self._validated = False     # the last payload was UTF-8-checked on arrival
 
     @property
     def in_message(self) -> bool:
@@ -92,30 +95,35 @@ class FrameParser:
 
     # -- header ---------------------------------------------------------------
     def _read_header(self) -> None:
+        # The header is read straight from the reader's buffer and consumed
+        # only once complete and valid.
         reader = self.reader
-        reader.ensure(2)
-        b0, b1 = reader.peek(2)
-        fin = bool(b0 & 0x80)
+        buf, pos = reader.buf, reader.pos
+        if len(buf) - pos < 2:
+            reader.ensure(2)
+            buf, pos = reader.buf, reader.pos
+        b0 = buf[pos]
+        b1 = buf[pos + 1]
+        fin = b0 >= 0x80
         rsv = (b0 >> 4) & 0x07
         opcode = b0 & 0x0F
-        masked = bool(b1 & 0x80)
+        masked = b1 >= 0x80
         length = b1 & 0x7F
-        size = 2 + (2 if length == 126 else 8 if length == 127 else 0) + (4 if masked else 0)
-        header = reader.peek(size) if size > 2 else None
+        size = (2 if length < 126 else 4 if length == 126 else 10) + (4 if masked else 0)
+        if len(buf) - pos < size:
+            reader.ensure(size)
+            buf, pos = reader.buf, reader.pos
         if opcode >= 8:
             if length > MAX_CONTROL_PAYLOAD:
                 raise ProtocolError(1002, "Illegal control frame longer than 125 bytes.")
             if not fin:
                 raise ProtocolError(1002, "Control frames must not be fragmented.")
-        pos = 2
         if length == 126:
-            length = _unpack_short(header[2:4])[0]
-            pos = 4
+            length = _unpack_short_from(buf, pos + 2)[0]
         elif length == 127:
-            length = _unpack_long(header[2:10])[0]
+            length = _unpack_long_from(buf, pos + 2)[0]
             if length >> 32:
                 raise ProtocolError(1002, "Unsupported 64-bit length frame received")
-            pos = 10
         if length > self.max_frame_size:
             raise PayloadTooBig(f"Frame size of {length} bytes exceeds maximum accepted frame size")
         if rsv and (rsv & ~self.allowed_rsv or opcode >= 8 or opcode == _CONT):
@@ -127,8 +135,8 @@ class FrameParser:
             self._check_data_opcode(opcode, length, rsv)
         elif opcode > 0xA:
             raise ProtocolError(1002, f"Unrecognized Opcode: {opcode:#x}")
+        self._key = bytes(buf[pos + size - 4:pos + size]) if masked else None
         reader.skip(size)
-        self._key = header[pos:pos + 4] if masked else None
         self._fin, self._rsv, self._opcode, self._length = fin, rsv, opcode, length
         self._got = 0
         self._in_frame = True
@@ -140,25 +148,25 @@ class FrameParser:
         elif self._msg_opcode is not None:
             raise ProtocolError(
                 1002, f"Illegal frame opcode {opcode:#x} received in middle of fragmented message.")
-        elif opcode not in (_TEXT, _BINARY):
+        elif opcode != _TEXT and opcode != _BINARY:
             raise ProtocolError(1002, f"Unrecognized Opcode: {opcode:#x}")
         if opcode != _CONT:
-            active = self._active = [e for e in self.extensions if e.begin_message(rsv)] \
-                if self.extensions else []
-            claimed = 0
-            for extension in active:
-                claimed |= extension.rsv_mask
-            if rsv & ~claimed:
-                raise ProtocolError(1002, "Unsupported usage of rsv bits without negotiated "
-                                          "extension.")
+            self._msg_size = 0
+            self._text = opcode == _TEXT
+            self._decoder = None
+            if self.extensions:
+                active = self._active = [e for e in self.extensions if e.begin_message(rsv)]
+                claimed = 0
+                for extension in active:
+                    claimed |= extension.rsv_mask
+                if rsv & ~claimed:
+                    raise ProtocolError(1002, "Unsupported usage of rsv bits without "
+                                              "negotiated extension.")
         if self.assemble_fragments and not self._active:
             # Transformed messages are measured after decoding instead.
             size = (self._msg_size if opcode == _CONT else 0) + length
             if size > self.max_message_size:
                 raise PayloadTooBig("Maximum message size exceeded.")
-        if opcode != _CONT:
-            self._msg_size = 0
-            self._decoder = Utf8Decoder() if opcode == _TEXT else None
 
     # -- payload --------------------------------------------------------------
     def _read_payload(self) -> bytes:
@@ -167,17 +175,22 @@ class FrameParser:
             return b""
         reader = self.reader
         key = self._key
-        # UTF-8 is checked here, chunk by chunk, unless an extension must
-        # decode the payload first (then it is checked after decoding).
-        decoder = self._decoder if self._opcode < 8 and not self._active else None
+        if self._partial is None and len(reader.buf) - reader.pos >= n:
+            # The whole payload is here: one copy, one unmask.  A text
+            # payload is validated by the caller (in one piece when the
+            # message is one frame).
+            if key is not None:
+                return apply_mask(reader.take(n), key)
+            return reader.read_exact(n)
+        # The payload arrives in pieces.  A text payload is validated as
+        # each piece arrives, to fail fast (unless an extension must decode
+        # it first: then it is checked after decoding).
+        decoder = None
+        if self._text and self._opcode < 8 and not self._active:
+            decoder = self._decoder
+            if decoder is None:
+                decoder = self._decoder = Utf8Decoder()
         if self._partial is None:
-            if reader.buffered >= n:
-                data = reader.read_exact(n)
-                if key is not None:
-                    data = apply_mask(data, key)
-                if decoder is not None:
-                    decoder.feed(data)
-                return data
             self._partial = bytearray(n)
         buf = self._partial
         with memoryview(buf) as view:
@@ -187,33 +200,51 @@ class FrameParser:
                 end = start + count
                 self._got = end
                 if decoder is not None:
-                    # Text: unmask each chunk as it arrives, to fail fast.
                     chunk = bytes(view[start:end])
                     if key is not None:
                         chunk = apply_mask(chunk, rotate_mask(key, start))
                         view[start:end] = chunk
                     decoder.feed(chunk)
-        if decoder is not None or key is None:
+        if decoder is not None:
+            self._validated = True
             return bytes(buf)
-        return apply_mask(buf, key)
+        return apply_mask(buf, key) if key is not None else bytes(buf)
 
     # -- frames into messages ------------------------------------------------
+    def _feed_text(self, payload: bytes) -> None:
+        """Validate a text frame's payload that was not checked on arrival."""
+        if self._validated:
+            self._validated = False
+            return
+        decoder = self._decoder
+        if decoder is None:
+            decoder = self._decoder = Utf8Decoder()
+        decoder.feed(payload)
+
     def _complete_frame(self, payload: bytes) -> WebSocketMessage | WebSocketFrame | None:
         opcode, fin = self._opcode, self._fin
         if opcode >= 8:
             return self._control_frame(opcode, payload)
-        decoder = self._decoder
         if self._active:
             for extension in reversed(self._active):
                 payload = extension.decode(payload, fin, self.max_message_size - self._msg_size)
-            if decoder is not None:
-                decoder.feed(payload)
             if fin:
                 self._active = []
+        text = self._text
+        if opcode != _CONT and fin and self.assemble_fragments:
+            # A whole message in one frame: the common case.
+            if not text:
+                return WebSocketMessage("binary", binary_data=payload)
+            if self._validated:
+                self._validated = False
+                return WebSocketMessage("utf8", utf8_data=self._decoder.finish())
+            return WebSocketMessage("utf8", utf8_data=decode_utf8(payload))
+        if text:
+            self._feed_text(payload)
         if not self.assemble_fragments:
             if fin:
-                if decoder is not None:
-                    decoder.finish()
+                if text:
+                    self._decoder.finish()
                 self._msg_opcode = None
                 self._decoder = None
             elif opcode != _CONT:
@@ -222,25 +253,19 @@ class FrameParser:
             self._set_rsv(frame)
             return frame
         if opcode != _CONT:
-            if fin:
-                if decoder is not None:
-                    self._decoder = None
-                    return WebSocketMessage("utf8", utf8_data=decoder.finish())
-                return WebSocketMessage("binary", binary_data=payload)
             self._msg_opcode = opcode
             self._msg_size = len(payload)
-            if decoder is None:
+            if not text:
                 self._parts = [payload]
             return None
         self._msg_size += len(payload)
-        if decoder is None:
+        if not text:
             self._parts.append(payload)
         if not fin:
             return None
-        msg_opcode = self._msg_opcode
         self._msg_opcode = None
-        if msg_opcode == _TEXT:
-            self._decoder = None
+        if text:
+            decoder, self._decoder = self._decoder, None
             return WebSocketMessage("utf8", utf8_data=decoder.finish())
         parts, self._parts = self._parts, []
         return WebSocketMessage("binary", binary_data=b"".join(parts))

@@ -26,14 +26,17 @@ class BufferedReader:
 
     ``recv_into`` returns the number of bytes written, 0 at end of stream;
     end of stream raises :class:`EOFError` from the read that needed more.
+
+    ``buf[pos:]`` are the buffered, unread bytes; a parser may look at them
+    directly (and then :meth:`skip`) to avoid copies on its hot path.
     """
 
-    __slots__ = ("_recv_into", "_buf", "_pos", "on_data")
+    __slots__ = ("_recv_into", "buf", "pos", "on_data")
 
     def __init__(self, recv_into: RecvInto | None = None, initial: bytes = b"") -> None:
         self._recv_into = recv_into
-        self._buf = bytearray(initial)
-        self._pos = 0
+        self.buf = bytearray(initial)
+        self.pos = 0
         #: Called with no argument after each successful receive (keepalive).
         self.on_data: Callable[[], None] | None = None
 
@@ -60,11 +63,11 @@ class BufferedReader:
     @property
     def buffered(self) -> int:
         """How many received bytes are waiting to be read."""
-        return len(self._buf) - self._pos
+        return len(self.buf) - self.pos
 
     def feed(self, data: bytes) -> None:
         """Append bytes that arrived by other means (e.g. with a handshake)."""
-        self._buf += data
+        self.buf += data
 
     def fill(self) -> int:
         """Receive once into the buffer; return the byte count."""
@@ -73,45 +76,54 @@ class BufferedReader:
         n = self._recv_into(_scratch_view)
         if not n:
             raise EOFError("end of stream")
-        self._buf += _scratch_view[:n]
+        self.buf += _scratch_view[:n]
         if self.on_data is not None:
             self.on_data()
         return n
 
     def ensure(self, n: int) -> None:
         """Block until at least ``n`` bytes are buffered."""
-        while len(self._buf) - self._pos < n:
+        while len(self.buf) - self.pos < n:
             self.fill()
 
     def peek(self, n: int) -> bytes:
         """The next ``n`` bytes, without consuming them."""
         self.ensure(n)
-        return bytes(self._buf[self._pos:self._pos + n])
+        return bytes(self.buf[self.pos:self.pos + n])
 
     def skip(self, n: int) -> None:
         """Consume ``n`` buffered bytes."""
-        self._pos += n
-        if self._pos >= len(self._buf):
-            self._buf.clear()
-            self._pos = 0
-        elif self._pos > _SCRATCH_SIZE:
-            del self._buf[:self._pos]
-            self._pos = 0
+        self.pos += n
+        if self.pos >= len(self.buf):
+            self.buf.clear()
+            self.pos = 0
+        elif self.pos > _SCRATCH_SIZE:
+            del self.buf[:self.pos]
+            self.pos = 0
 
     def read_exact(self, n: int) -> bytes:
         """Exactly ``n`` bytes, blocking until they have all arrived."""
         self.ensure(n)
-        pos = self._pos
-        data = bytes(self._buf[pos:pos + n])
+        pos = self.pos
+        data = bytes(self.buf[pos:pos + n])
+        self.skip(n)
+        return data
+
+    def take(self, n: int) -> bytearray:
+        """Like :meth:`read_exact` but returns the bytearray slice itself
+        (one copy fewer), for callers that transform it anyway."""
+        self.ensure(n)
+        pos = self.pos
+        data = self.buf[pos:pos + n]
         self.skip(n)
         return data
 
     def read_some(self, n: int) -> bytes:
         """Between 1 and ``n`` bytes: what is buffered, else one receive."""
-        if self._pos >= len(self._buf):
+        if self.pos >= len(self.buf):
             self.fill()
-        pos = self._pos
-        data = bytes(self._buf[pos:pos + n])
+        pos = self.pos
+        data = bytes(self.buf[pos:pos + n])
         self.skip(len(data))
         return data
 
@@ -120,9 +132,9 @@ class BufferedReader:
         it is not found within ``limit`` bytes."""
         start = 0
         while True:
-            index = self._buf.find(separator, self._pos + start)
+            index = self.buf.find(separator, self.pos + start)
             if index >= 0:
-                end = index + len(separator) - self._pos
+                end = index + len(separator) - self.pos
                 if end > limit:
                     raise ValueError("separator not found within limit")
                 return self.read_exact(end)
@@ -137,10 +149,10 @@ class BufferedReader:
         Buffered bytes are copied first; with none buffered, a large view is
         received into directly, so big payloads are not copied twice.
         """
-        avail = len(self._buf) - self._pos
+        avail = len(self.buf) - self.pos
         if avail:
             n = min(avail, len(view))
-            view[:n] = self._buf[self._pos:self._pos + n]
+            view[:n] = self.buf[self.pos:self.pos + n]
             self.skip(n)
             return n
         if len(view) >= _SCRATCH_SIZE and self._recv_into is not None:
