@@ -199,6 +199,14 @@ class WebSocketServer(EventEmitter):
     def handle_upgrade(self, sock: Any, address: Any) -> None:
         """Handle one TCP connection: read and answer the handshake, then
         read the WebSocket connection until it closes."""
+        # Everything of the handshake lives in _open_connection's frame and
+        # is freed before the (possibly long) life of the connection.
+        connection = self._open_connection(sock, address)
+        if connection is not None:
+            connection.run()
+            connection.wait_closed()
+
+    def _open_connection(self, sock: Any, address: Any) -> WebSocketConnection | None:
         reader = BufferedReader(sock.recv_into)
         peer = address[0] if isinstance(address, tuple) else str(address)
         try:
@@ -207,21 +215,31 @@ class WebSocketServer(EventEmitter):
                 head = read_head(reader)
             if head is None:
                 logger.info("handshake from %s timed out", peer)
-                return
+                return None
             http_request = parse_request(head)
         except (EOFError, OSError):
-            return
+            return None
         except HandshakeError as exc:
             self._refuse(sock, peer, exc)
-            return
+            return None
         initial = reader.read_exact(reader.buffered) if reader.buffered else b""
-        self.handle_request(sock, peer, http_request, initial)
+        return self.answer_request(sock, peer, http_request, initial)
 
     def handle_request(self, sock: Any, peer: str, http_request: Any,
-                       initial_data: bytes = b"") -> WebSocketRequest:
-        """Answer a parsed upgrade request on ``sock`` (used by the WSGI
-        handler too), then run the connection, if accepted, until it
-        closes.  Returns the request."""
+                       initial_data: bytes = b"") -> WebSocketConnection | None:
+        """Answer a parsed upgrade request on ``sock`` (the WSGI handler
+        uses this), then run the connection, if accepted, until it closes.
+        Returns the connection, or None if the request was rejected."""
+        connection = self.answer_request(sock, peer, http_request, initial_data)
+        if connection is not None:
+            connection.run()
+            connection.wait_closed()
+        return connection
+
+    def answer_request(self, sock: Any, peer: str, http_request: Any,
+                       initial_data: bytes = b"") -> WebSocketConnection | None:
+        """Check the handshake, let ``request`` handlers (or auto-accept)
+        answer it, and return the accepted connection (None if rejected)."""
         request = WebSocketRequest(sock, http_request, self.config,
                                    peer_address=peer, initial_data=initial_data)
         try:
@@ -230,7 +248,7 @@ class WebSocketServer(EventEmitter):
             logger.info("rejected handshake from %s: %d %s", peer, exc.status, exc)
             request.reject(exc.status, str(exc), exc.headers)
             self.emit("upgrade_error", exc)
-            return request
+            return None
         self.pending_requests.append(request)
         request.once("request_resolved", self._on_resolved)
         request.once("request_accepted", self._on_accepted)
@@ -247,11 +265,7 @@ class WebSocketServer(EventEmitter):
                 logger.warning("request for %s from %s was neither accepted nor rejected "
                                "within %s s", request.resource, peer, timeout)
                 request.reject(503, "The request was neither accepted nor rejected in time.")
-        connection = request.connection
-        if connection is not None:
-            connection.run()
-            connection.wait_closed()
-        return request
+        return request.connection
 
     def _refuse(self, sock: Any, peer: str, exc: HandshakeError) -> None:
         """Answer a request we could not even parse."""

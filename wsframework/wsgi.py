@@ -125,8 +125,8 @@ class WebSocketHandler(pywsgi.WSGIHandler):
         initial = self._take_buffered_input()
         websocket_server = getattr(self.server, "websocket_server", None)
         if websocket_server is not None:
-            request = websocket_server.handle_request(self.socket, peer, http_request, initial)
-            self._finish(request)
+            connection = websocket_server.handle_request(self.socket, peer, http_request, initial)
+            self._finish(connection)
             return
         self._run_gevent_websocket_style(peer, http_request, initial)
 
@@ -141,7 +141,7 @@ class WebSocketHandler(pywsgi.WSGIHandler):
         except HandshakeError as exc:
             logger.info("rejected handshake from %s: %d %s", peer, exc.status, exc)
             request.reject(exc.status, str(exc), exc.headers)
-            self._finish(request)
+            self._finish(None)
             return
         protocols = request.requested_protocols
         connection = request.accept(protocols[0] if protocols else None, request.origin)
@@ -159,7 +159,7 @@ class WebSocketHandler(pywsgi.WSGIHandler):
             if connection.connected:
                 connection.close()
             connection.wait_closed()
-            self._finish(request)
+            self._finish(connection)
 
     def _take_buffered_input(self) -> bytes:
         """Bytes the client sent after its request head, already buffered
@@ -175,10 +175,9 @@ class WebSocketHandler(pywsgi.WSGIHandler):
         finally:
             sock.settimeout(timeout)
 
-    def _finish(self, request: WebSocketRequest) -> None:
+    def _finish(self, connection: WebSocketConnection | None) -> None:
         """Let pywsgi log the exchange and close the socket; it must not
         write a response of its own."""
-        connection = request.connection
         self.status = "101 Switching Protocols" if connection is not None else "400 Bad Request"
         self.response_length = 0
         try:
