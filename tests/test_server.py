@@ -446,3 +446,38 @@ def test_mount_on_an_existing_stream_server():
 def test_mount_requires_a_server():
     with pytest.raises(ValueError, match="You must specify an httpServer"):
         WebSocketServer().mount()
+
+
+def test_broadcast_function_to_a_chosen_set(make_server):
+    from wsframework import broadcast
+    accepted = []
+    ready = Event()
+
+    def on_request(request):
+        accepted.append(request.accept())
+        if len(accepted) == 4:
+            ready.set()
+
+    server = make_server(on_request)
+    first, second = (connect(server.url, permessage_deflate=False) for _ in range(2))
+    compressed = connect(server.url)                 # negotiates permessage-deflate
+    outsider = connect(server.url, permessage_deflate=False)
+    assert ready.wait(5)
+
+    def server_side(client):
+        return next(c for c in accepted
+                    if c.socket.getpeername() == client.socket.getsockname())
+
+    room = [server_side(c) for c in (first, second, compressed)]
+    assert server_side(compressed).extensions and not server_side(first).extensions
+    server_side(first).close()                       # closing: skipped
+    assert broadcast(room, "to the room " * 10) == 2
+    assert broadcast(room, b"\x00\x01") == 2
+    with pytest.raises(TypeError):
+        broadcast(room, 42)
+    for client in (second, compressed):
+        assert client.receive(timeout=5).data == "to the room " * 10
+        assert client.receive(timeout=5).data == b"\x00\x01"
+    assert first.receive(timeout=5) is None
+    with pytest.raises(TimeoutError):
+        outsider.receive(timeout=0.1)

@@ -13,14 +13,14 @@ from .frame import Opcode, WebSocketFrame
 from .message import WebSocketMessage
 from .request import WebSocketRequest
 from .router import WebSocketRouter, WebSocketRouterRequest
-from .server import WebSocketServer
+from .server import WebSocketServer, broadcast
 from .version import __version__, version
 from .w3c import W3CWebSocket
 
 __all__ = [
     "WebSocketServer", "WebSocketRequest", "WebSocketConnection", "WebSocketClient",
     "WebSocketRouter", "WebSocketRouterRequest", "W3CWebSocket",
-    "WebSocketFrame", "WebSocketMessage", "connect",
+    "WebSocketFrame", "WebSocketMessage", "connect", "broadcast",
     "WebSocketError", "WebSocketHandshakeError", "ProtocolError", "PayloadTooBig",
     "HandshakeError", "ConnectionClosedError", "CloseCode", "CLOSE_DESCRIPTIONS", "Opcode",
     "version", "__version__",

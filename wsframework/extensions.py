@@ -32,7 +32,9 @@ class Extension:
 
     def begin_message(self, rsv: int) -> bool:
         """A data message starts with RSV bits ``rsv``: return whether this
-        extension transforms it."""
+        extension transforms it.  An extension only ever transforms
+        messages that carry one of its RSV bits (the parser relies on it:
+        messages without RSV bits take a fast path that skips this call)."""
         return False
 
     def decode(self, payload: bytes, fin: bool, max_size: int) -> bytes:

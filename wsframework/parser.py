@@ -83,6 +83,10 @@ class FrameParser:
         Raises :class:`ProtocolError` for a violation, :class:`EOFError` when
         the stream ends, and whatever the reader raises.
         """
+        if not self._in_frame and self._msg_opcode is None and self.assemble_fragments:
+            message = self._small_message()
+            if message is not None:
+                return message
         while True:
             if not self._in_frame:
                 self._read_header()
@@ -92,6 +96,39 @@ class FrameParser:
             result = self._complete_frame(payload)
             if result is not None:
                 return result
+
+    def _small_message(self) -> WebSocketMessage | None:
+        """The common case in one step: a whole small text or binary
+        message (one frame, no RSV bits, length < 126) already buffered.
+        Returns None, consuming nothing, for anything else."""
+        reader = self.reader
+        buf, pos = reader.buf, reader.pos
+        available = len(buf) - pos
+        if available < 2:
+            return None
+        b0 = buf[pos]
+        if b0 != 0x81 and b0 != 0x82:
+            return None
+        b1 = buf[pos + 1]
+        length = b1 & 0x7F
+        if self.expect_masked:
+            end = pos + 6 + length
+            if b1 < 0x80 or length > 125 or available < 6 + length:
+                return None
+            payload = apply_mask(buf[pos + 6:end], bytes(buf[pos + 2:pos + 6]))
+        else:
+            end = pos + 2 + length
+            if b1 >= 0x80 or length > 125 or available < 2 + length:
+                return None
+            payload = bytes(buf[pos + 2:end])
+        if length > self.max_frame_size or length > self.max_message_size:
+            return None          # the general path reports it
+        if b0 == 0x81:
+            message = WebSocketMessage("utf8", utf8_data=decode_utf8(payload))
+        else:
+            message = WebSocketMessage("binary", binary_data=payload)
+        reader.skip(end - pos)
+        return message
 
     # -- header ---------------------------------------------------------------
     def _read_header(self) -> None:

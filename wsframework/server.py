@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket as _socket
-from typing import Any
+from typing import Any, Iterable
 
 import gevent
 from gevent.pywsgi import WSGIServer
@@ -21,15 +21,47 @@ from .config import server_config
 from .connection import WebSocketConnection
 from .events import EventEmitter
 from .exceptions import HandshakeError
-from .frame import encode_frame
 from .handshake import reject_response
 from .http11 import parse_request, read_head
 from .request import WebSocketRequest
 from .streams import BufferedReader
 
-__all__ = ["WebSocketServer"]
+__all__ = ["WebSocketServer", "broadcast"]
 
 logger = logging.getLogger("wsframework.server")
+
+
+def broadcast(connections: Iterable[WebSocketConnection], message: str | bytes) -> int:
+    """Send ``message`` (str: text, bytes-like: binary) to each open
+    connection of ``connections``; returns how many it was sent to.
+
+    The frames are encoded once and the same bytes written to every
+    connection that shares the same framing (no masking, no compression);
+    a compressed connection encodes for itself, since its compressor state
+    is its own.  Closing connections are skipped; a slow one only queues
+    (``send`` never blocks), so one peer cannot hold up the others.
+    """
+    if isinstance(message, str):
+        opcode, payload = 0x1, message.encode("utf-8")
+    elif isinstance(message, (bytes, bytearray, memoryview)):
+        opcode, payload = 0x2, bytes(message)
+    else:
+        raise TypeError("message must be str (text) or bytes-like (binary)")
+    shared: dict[tuple[int, bool], bytes] = {}
+    sent = 0
+    for connection in list(connections):
+        if not connection.connected:
+            continue
+        if connection.extensions or connection.mask_outgoing_packets:
+            data = connection._encode_message(opcode, payload)
+        else:
+            framing = (connection._threshold, connection._fragment)
+            data = shared.get(framing)
+            if data is None:
+                data = shared[framing] = connection._encode_message(opcode, payload)
+        connection._write(data)
+        sent += 1
+    return sent
 
 
 class WebSocketServer(EventEmitter):
@@ -168,32 +200,10 @@ class WebSocketServer(EventEmitter):
             self.broadcast_utf(str(data))
 
     def broadcast_utf(self, text: str) -> None:
-        self._broadcast(0x1, text.encode("utf-8"))
+        broadcast(self._connections, str(text))
 
     def broadcast_bytes(self, data: bytes) -> None:
-        self._broadcast(0x2, bytes(data))
-
-    def _broadcast(self, opcode: int, payload: bytes) -> None:
-        # Server frames are never masked: encode once, write the same bytes
-        # to every connection.
-        config = self.config
-        threshold = config["fragmentation_threshold"]
-        if not config["fragment_outgoing_messages"] or len(payload) <= threshold:
-            data = encode_frame(opcode, payload)
-        else:
-            frames = []
-            for start in range(0, len(payload), threshold):
-                fin = start + threshold >= len(payload)
-                frames.append(encode_frame(opcode if start == 0 else 0,
-                                           payload[start:start + threshold], fin=fin))
-            data = b"".join(frames)
-        for connection in list(self._connections):
-            if connection.connected:
-                if connection.extensions:
-                    # Compression state is per connection: encode for each.
-                    connection._write(connection._encode_message(opcode, payload))
-                else:
-                    connection._write(data)
+        broadcast(self._connections, bytes(data))
 
     # ------------------------------------------------------------ upgrades
     def handle_upgrade(self, sock: Any, address: Any) -> None:
