@@ -96,3 +96,21 @@ def test_w3c_client_and_bots_against_the_echo_server(run):
     ]
     out = run("bot.py", f"ws://127.0.0.1:{port}/", "4").output()
     assert out.strip() == "answers per bot: [5, 5, 5, 5]"
+
+
+def test_chat_server_example(run):
+    import pytest as _pytest
+    from wsframework import WebSocketHandshakeError
+    port = int(run("chat_server.py", "0").line().split("ws://127.0.0.1:")[1].split("/")[0])
+    ann = connect(f"ws://127.0.0.1:{port}/rooms/lobby?nick=ann")
+    assert ann.receive(timeout=10).data == "* ann joined"
+    bob = connect(f"ws://127.0.0.1:{port}/rooms/lobby?nick=bob")
+    assert ann.receive(timeout=10).data == "* bob joined"
+    assert bob.receive(timeout=10).data == "* bob joined"
+    bob.send("hi ann")
+    assert ann.receive(timeout=10).data == "bob: hi ann"
+    bob.close()
+    assert ann.receive(timeout=10).data == "* bob left"
+    with _pytest.raises(WebSocketHandshakeError) as info:
+        connect(f"ws://127.0.0.1:{port}/rooms/lobby")
+    assert info.value.response.status == 400

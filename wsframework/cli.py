@@ -1,22 +1,37 @@
 """The ``wsframework`` command line (``python -m wsframework``).
 
-Subcommands: ``echo`` runs an echo server (for trying clients, the
-Autobahn|Testsuite and benchmarks).
+Subcommands:
+
+* ``serve`` — the chat server with its web page (embedded defaults:
+  127.0.0.1:8080, no config file, no Redis); ``--workers N`` forks N
+  processes sharing the port (SO_REUSEPORT), joined by Redis.
+* ``client URL`` — an interactive terminal client (``/ping``, ``/close``).
+* ``bots URL`` — a swarm of chat bots with live progress: the load tool.
+* ``echo`` — an echo server (for clients, the Autobahn|Testsuite, benchmarks).
+
+Every ``serve`` flag has a key in the TOML file given with ``--config``;
+flags override the file.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import socket
+import ssl
 import sys
-from typing import Sequence
+from typing import Any, Sequence
+
+from .settings import SettingsError, load_file, merge, validate
 
 __all__ = ["main"]
 
 logger = logging.getLogger("wsframework.cli")
 
 
+# ---------------------------------------------------------------- echo
 def _echo_handler(request) -> None:
     protocols = request.requested_protocols
     connection = request.accept(protocols[0] if protocols else None, request.origin)
@@ -25,10 +40,9 @@ def _echo_handler(request) -> None:
 
 
 def _run_echo(args: argparse.Namespace) -> int:
-    import gevent
-
     from .server import WebSocketServer
 
+    _logging(args.log_level or "WARNING")
     server = WebSocketServer.listen(
         (args.host, args.port),
         max_received_frame_size=args.max_size,
@@ -37,25 +51,224 @@ def _run_echo(args: argparse.Namespace) -> int:
     server.on("request", _echo_handler)
     server.start()
     logger.warning("echo server listening on ws://%s:%d/", args.host, server.port)
-    stop = gevent.event.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        gevent.signal_handler(signum, stop.set)
-    stop.wait()
+    _wait_for_signal()
     logger.warning("shutting down")
     server.stop(timeout=5)
     return 0
 
 
+# ---------------------------------------------------------------- serve
+def _flag_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The settings given as flags (those left out stay unset)."""
+    mapping = {
+        ("server", "host"): args.host, ("server", "port"): args.port,
+        ("server", "workers"): args.workers, ("server", "certfile"): args.certfile,
+        ("server", "keyfile"): args.keyfile, ("server", "log_level"): args.log_level,
+        ("chat", "history"): args.history, ("chat", "max_text"): args.max_text,
+        ("redis", "url"): args.redis,
+    }
+    settings: dict[str, dict[str, Any]] = {}
+    for (section, key), value in mapping.items():
+        if value is not None:
+            settings.setdefault(section, {})[key] = value
+    return settings
+
+
+def load_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Defaults, the ``--config`` file, then the flags; checked."""
+    layers = []
+    if args.config:
+        layers.append(validate(load_file(args.config), args.config))
+    layers.append(validate(_flag_settings(args), "command line"))
+    settings = merge(*layers)
+    server = settings["server"]
+    if server["workers"] > 1 and not settings["redis"]["url"]:
+        raise SettingsError("server.workers above 1 needs redis.url: the workers share "
+                            "rooms through Redis")
+    if bool(server["certfile"]) != bool(server["keyfile"]):
+        raise SettingsError("server.certfile and server.keyfile go together")
+    return settings
+
+
+def _ssl_context(server: dict[str, Any]) -> ssl.SSLContext | None:
+    if not server["certfile"]:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(server["certfile"], server["keyfile"])
+    return context
+
+
+def _reuseport_listener(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def _serve_one(settings: dict[str, dict[str, Any]], listener: Any = None) -> int:
+    """Run one chat server process until SIGINT/SIGTERM."""
+    from .chat.app import ChatServer
+
+    server_settings = settings["server"]
+    chat = ChatServer(server_settings["host"], server_settings["port"],
+                      history=settings["chat"]["history"], max_text=settings["chat"]["max_text"],
+                      ssl_context=_ssl_context(server_settings), listener=listener,
+                      **settings["websocket"])
+    if settings["redis"]["url"]:
+        from .chat.backplane import RedisBackplane
+        chat.backplane = RedisBackplane(chat.service, settings["redis"]["url"],
+                                        prefix=settings["redis"]["channel_prefix"])
+        chat.backplane.start()
+    chat.start()
+    scheme = "https" if server_settings["certfile"] else "http"
+    logger.info("chat server on %s://%s:%d/ (pid %d)", scheme, server_settings["host"],
+                chat.port, os.getpid())
+    _wait_for_signal()
+    logger.info("shutting down: closing %d connections with 1001",
+                len(chat.websockets.connections))
+    chat.stop(timeout=5)
+    return 0
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args)
+    except SettingsError as exc:
+        print(f"wsframework serve: {exc}", file=sys.stderr)
+        return 2
+    _logging(settings["server"]["log_level"])
+    workers = settings["server"]["workers"]
+    if workers == 1:
+        return _serve_one(settings)
+    host, port = settings["server"]["host"], settings["server"]["port"]
+    if port == 0:
+        print("wsframework serve: server.port 0 cannot be shared by several workers",
+              file=sys.stderr)
+        return 2
+    return _supervise(settings, workers, host, port)
+
+
+def _supervise(settings: dict, workers: int, host: str, port: int) -> int:
+    """Fork the workers (each binds the port with SO_REUSEPORT), pass
+    SIGINT/SIGTERM on, and wait for them."""
+    import gevent
+
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                code = _serve_one(settings, _reuseport_listener(host, port))
+            except BaseException:
+                logger.exception("worker failed")
+                code = 1
+            os._exit(code)
+        children.append(pid)
+    logger.info("%d workers on port %d: %s", workers, port, children)
+
+    def forward(signum: int) -> None:
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, forward, signum)
+    status = 0
+    for child in children:
+        _, code = os.waitpid(child, 0)
+        status = status or (os.waitstatus_to_exitcode(code) != 0)
+    return status
+
+
+# ---------------------------------------------------------------- client, bots
+def _run_client(args: argparse.Namespace) -> int:
+    from .console import run
+
+    _logging(args.log_level or "WARNING")
+    return run(args.url, args.protocol or [], origin=args.origin)
+
+
+def _run_bots(args: argparse.Namespace) -> int:
+    from .bots import Swarm
+
+    _logging(args.log_level or "WARNING")
+    swarm = Swarm(args.url, count=args.count, rate=args.rate, duration=args.duration,
+                  rooms=args.rooms, ramp=args.ramp)
+    stats = swarm.run(sys.stderr)
+    return 0 if stats.failed == 0 else 1
+
+
+# ---------------------------------------------------------------- helpers
+def _wait_for_signal() -> None:
+    import gevent
+    from gevent.event import Event
+
+    stop = Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, stop.set)
+    stop.wait()
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wsframework", description=__doc__.split("\n")[0])
-    parser.add_argument("--log-level", default="WARNING",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the chat server and its web page")
+    serve.add_argument("--config", metavar="FILE", help="TOML settings (see conf/chat.toml)")
+    serve.add_argument("--host", help="address to listen on [server.host]")
+    serve.add_argument("--port", type=int, help="port to listen on [server.port]")
+    serve.add_argument("--workers", type=int, help="processes sharing the port [server.workers]")
+    serve.add_argument("--certfile", help="TLS certificate (PEM) [server.certfile]")
+    serve.add_argument("--keyfile", help="TLS private key (PEM) [server.keyfile]")
+    serve.add_argument("--log-level", help="DEBUG, INFO, WARNING... [server.log_level]")
+    serve.add_argument("--history", type=int, help="messages kept per room [chat.history]")
+    serve.add_argument("--max-text", type=int, help="longest message text [chat.max_text]")
+    serve.add_argument("--redis", metavar="URL", help="Redis backplane, redis://... [redis.url]")
+    serve.set_defaults(run=_run_serve)
+
+    client = commands.add_parser("client", help="an interactive terminal client (like wscat)")
+    client.add_argument("url", help="ws:// or wss:// URL")
+    client.add_argument("--protocol", "-p", action="append", help="subprotocol to request")
+    client.add_argument("--origin", help="Origin header to send")
+    client.add_argument("--log-level", default=None)
+    client.set_defaults(run=_run_client)
+
+    bots = commands.add_parser("bots", help="a swarm of chat bots: the chat's load tool")
+    bots.add_argument("url", help="the chat's socket URL, e.g. ws://127.0.0.1:8080/ws")
+    bots.add_argument("--count", type=_positive_int, default=10, help="bots (10)")
+    bots.add_argument("--rate", type=float, default=10.0,
+                      help="messages per second, all bots together (10)")
+    bots.add_argument("--duration", type=float, default=10.0, help="seconds of talking (10)")
+    bots.add_argument("--rooms", type=_positive_int, default=1, help="rooms to spread over (1)")
+    bots.add_argument("--ramp", type=float, default=1.0,
+                      help="seconds over which the bots connect (1)")
+    bots.add_argument("--log-level", default=None)
+    bots.set_defaults(run=_run_bots)
+
     echo = commands.add_parser("echo", help="run an echo server")
     echo.add_argument("--host", default="127.0.0.1")
     echo.add_argument("--port", type=int, default=8080)
     echo.add_argument("--max-size", type=int, default=16 * 1024 * 1024,
                       help="largest frame and message accepted, in bytes")
+    echo.add_argument("--log-level", default=None)
     echo.set_defaults(run=_run_echo)
     return parser
 
@@ -64,8 +277,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from gevent import monkey
     monkey.patch_all()
-    logging.basicConfig(level=args.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return args.run(args)
 
 

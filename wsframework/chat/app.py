@@ -1,0 +1,135 @@
+"""The chat server: one port for the page (WSGI, gevent's pywsgi) and the
+sockets (a mounted :class:`~wsframework.WebSocketServer`, ``/ws`` with the
+``chat`` subprotocol, routed by a :class:`~wsframework.WebSocketRouter`).
+
+    server = make_server(host="127.0.0.1", port=8080)
+    server.serve_forever()          # or start() ... stop()
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import os
+from typing import Any, Callable, Iterable
+
+from gevent import pywsgi
+
+from ..router import WebSocketRouter
+from ..server import WebSocketServer
+from .service import ChatService
+
+__all__ = ["ChatServer", "make_server", "make_wsgi_app"]
+
+logger = logging.getLogger("wsframework.chat")
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+
+def _static_files() -> dict[str, tuple[bytes, str]]:
+    """The page's files, read once: URL path → (body, content type)."""
+    files = {}
+    for name in sorted(os.listdir(STATIC_DIR)):
+        path = os.path.join(STATIC_DIR, name)
+        if not os.path.isfile(path):
+            continue
+        with open(path, "rb") as f:
+            body = f.read()
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        if kind.startswith("text/") or kind.endswith("javascript"):
+            kind += "; charset=utf-8"
+        files[f"/static/{name}"] = (body, kind)
+    if "/static/index.html" in files:
+        files["/"] = files["/static/index.html"]
+    return files
+
+
+def make_wsgi_app(health: Callable[[], dict]) -> Callable:
+    """The HTTP side: the page, its static files and ``/healthz``."""
+    files = _static_files()
+
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"),
+                                                      ("Content-Length", "0")])
+            return [b""]
+        if path == "/healthz":
+            report = health()
+            body = json.dumps(report).encode()
+            status = "200 OK" if report["status"] == "ok" else "503 Service Unavailable"
+            start_response(status, [("Content-Type", "application/json"),
+                                    ("Cache-Control", "no-store"),
+                                    ("Content-Length", str(len(body)))])
+            return [body if method == "GET" else b""]
+        found = files.get(path)
+        if found is None:
+            body = b"not found\n"
+            start_response("404 Not Found", [("Content-Type", "text/plain"),
+                                             ("Content-Length", str(len(body)))])
+            return [body]
+        body, kind = found
+        start_response("200 OK", [("Content-Type", kind), ("Content-Length", str(len(body))),
+                                  ("X-Content-Type-Options", "nosniff")])
+        return [body if method == "GET" else b""]
+
+    return app
+
+
+class ChatServer:
+    """The chat server of one process: pywsgi for HTTP, a mounted
+    WebSocketServer for ``/ws`` (subprotocol ``chat``)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8080, *, history: int = 50,
+                 max_text: int = 4000, ssl_context: Any = None, listener: Any = None,
+                 **websocket_config: Any) -> None:
+        self.service = ChatService(history=history, max_text=max_text)
+        self.backplane: Any = None
+        kwargs = {"ssl_context": ssl_context} if ssl_context is not None else {}
+        self.http = pywsgi.WSGIServer(listener or (host, port), make_wsgi_app(self.health),
+                                      log=None, error_log=logger, **kwargs)
+        self.http.init_socket()
+        self.websockets = WebSocketServer(http_server=self.http, **websocket_config)
+        self.router = WebSocketRouter(self.websockets)
+        self.router.mount("/ws", "chat", self.service.handle)
+
+    @property
+    def port(self) -> int:
+        return self.http.server_port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.http.server_host}:{self.port}/"
+
+    def health(self) -> dict:
+        """``/healthz``: ok unless the backplane is configured and down."""
+        backplane = "none" if self.backplane is None else (
+            "up" if self.backplane.connected else "down")
+        return {"status": "ok" if backplane != "down" else "degraded",
+                "connections": len(self.websockets.connections),
+                "rooms": len(self.service.rooms), "backplane": backplane}
+
+    def start(self) -> None:
+        self.http.start()
+
+    def serve_forever(self) -> None:
+        self.http.serve_forever()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Graceful shutdown: stop accepting, close every connection with
+        1001, wait for the close handshakes up to ``timeout``."""
+        self.http.stop_accepting()
+        self.websockets.close_all_connections(1001, "Server shutting down")
+        for connection in self.websockets.connections:
+            connection.wait_closed(timeout)
+        if self.backplane is not None:
+            self.backplane.close()
+        self.http.stop(timeout=timeout)
+
+
+def make_server(host: str = "127.0.0.1", port: int = 8080, history: int = 50,
+                **kwargs: Any) -> ChatServer:
+    """A chat server bound to ``host:port`` (0 picks a free port)."""
+    return ChatServer(host, port, history=history, **kwargs)

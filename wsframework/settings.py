@@ -1,0 +1,121 @@
+"""Settings of the command line: embedded defaults, a TOML file
+(``--config``), then flags — each later source overriding the earlier.
+
+Every flag has a key in the file (``conf/chat.toml`` lists them all).  An
+unknown key or a bad value raises :class:`SettingsError` naming the key and
+the file.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+from .config import server_config
+
+__all__ = ["DEFAULTS", "SettingsError", "load_file", "merge", "validate"]
+
+
+class SettingsError(ValueError):
+    """A setting is unknown or has a bad value; the message names both the
+    key and where it came from."""
+
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "server": {
+        "host": "127.0.0.1",
+        "port": 8080,
+        "workers": 1,
+        "certfile": None,
+        "keyfile": None,
+        "log_level": "INFO",
+    },
+    "chat": {
+        "history": 50,
+        "max_text": 4000,
+    },
+    "redis": {
+        "url": None,
+        "channel_prefix": "wsframework:chat:",
+    },
+    # Any WebSocketServer config key (see the README), e.g.
+    # max_received_message_size or keepalive_interval.
+    "websocket": {},
+}
+
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _string(value: Any) -> str | None:
+    return None if isinstance(value, str) and value else "must be a non-empty string"
+
+
+def _optional_string(value: Any) -> str | None:
+    return None if value is None or isinstance(value, str) else "must be a string"
+
+
+def _integer(low: int, high: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return f"must be an integer from {low} to {high}"
+        return None
+    return check
+
+
+def _level(value: Any) -> str | None:
+    return None if isinstance(value, str) and value.upper() in _LEVELS else \
+        f"must be one of {', '.join(_LEVELS)}"
+
+
+_CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
+    "server": {"host": _string, "port": _integer(0, 65535), "workers": _integer(1, 256),
+               "certfile": _optional_string, "keyfile": _optional_string, "log_level": _level},
+    "chat": {"history": _integer(0, 100000), "max_text": _integer(1, 10_000_000)},
+    "redis": {"url": _optional_string, "channel_prefix": _string},
+}
+
+
+def load_file(path: str) -> dict[str, dict[str, Any]]:
+    """Read a TOML settings file; SettingsError for a syntax error."""
+    import tomllib
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: invalid TOML: {exc}") from None
+
+
+def validate(settings: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    """Check sections and keys; SettingsError names ``source`` and the key."""
+    for section, values in settings.items():
+        if section not in DEFAULTS:
+            raise SettingsError(f"{source}: unknown section [{section}] "
+                                f"(known: {', '.join(DEFAULTS)})")
+        if not isinstance(values, dict):
+            raise SettingsError(f"{source}: {section} must be a table")
+        if section == "websocket":
+            try:
+                server_config(values)
+            except (TypeError, ValueError) as exc:
+                raise SettingsError(f"{source}: [websocket] {exc}") from None
+            continue
+        for key, value in values.items():
+            check = _CHECKS[section].get(key)
+            if check is None:
+                raise SettingsError(f"{source}: unknown key {section}.{key} "
+                                    f"(known: {', '.join(_CHECKS[section])})")
+            problem = check(value)
+            if problem:
+                raise SettingsError(f"{source}: {section}.{key} {problem} (got {value!r})")
+    return settings
+
+
+def merge(*layers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Defaults, then each layer over it, section by section."""
+    result = copy.deepcopy(DEFAULTS)
+    for layer in layers:
+        for section, values in layer.items():
+            result[section].update(values)
+    return result
