@@ -561,6 +561,12 @@ class WebSocketConnection(EventEmitter):
             return None
         except _ReadInterrupted:
             return None
+        except Exception:
+            # A bug of ours must not reach the application's handler, nor
+            # leave the peer without a close frame.
+            logger.exception("%r: internal error while reading", self)
+            self._fail(1011, "Internal Server Error")
+            return None
         if self._close_received:
             return None  # nothing may follow a close frame; ignore it
         if type(event) is WebSocketMessage:

@@ -44,7 +44,9 @@ class PerMessageDeflate(Extension):
     rsv_mask = 0b100
 
     def __init__(self, params: Params, *, is_server: bool, level: int = 6,
-                 memory_level: int = 5, threshold: int = 0) -> None:
+                 memory_level: int = 5, threshold: int = 0,
+                 local_max_window_bits: int | None = None,
+                 local_no_context_takeover: bool = False) -> None:
         super().__init__(params)
         agreed = dict(params)
         server_nct = "server_no_context_takeover" in agreed
@@ -57,34 +59,52 @@ class PerMessageDeflate(Extension):
         else:
             self.local_no_context_takeover, self.remote_no_context_takeover = client_nct, server_nct
             self.local_max_window_bits, self.remote_max_window_bits = client_bits, server_bits
+        # What we promised in our own offer binds us even if the answer
+        # leaves it out (RFC 7692 §7.1.1.2, §7.1.2.2).
+        if local_max_window_bits is not None:
+            self.local_max_window_bits = min(self.local_max_window_bits, local_max_window_bits)
+        self.local_no_context_takeover = self.local_no_context_takeover or local_no_context_takeover
         self.level = level
         self.memory_level = memory_level
         self.threshold = threshold
         self._encoder: Any = None
         self._decoder: Any = None
-        self._inflated = 0
+        # The peer's last 2**window bits of output, kept (with context
+        # takeover) only to restart a decoder after a BFINAL block.
+        self._window = b""
 
     # -- receiving ------------------------------------------------------------
     def begin_message(self, rsv: int) -> bool:
         if not rsv & 0b100:
             return False
-        self._inflated = 0
-        if self._decoder is None or self.remote_no_context_takeover:
+        decoder = self._decoder
+        if decoder is None or self.remote_no_context_takeover:
             self._decoder = zlib.decompressobj(wbits=-self.remote_max_window_bits)
+        elif decoder.eof:
+            # The peer ended its last message with a BFINAL block (RFC 7692
+            # §7.2.3.4): a new stream, primed with the window it may refer to.
+            self._decoder = zlib.decompressobj(wbits=-self.remote_max_window_bits,
+                                               zdict=self._window)
         return True
 
     def decode(self, payload: bytes, fin: bool, max_size: int) -> bytes:
-        remaining = max_size - self._inflated
+        """Inflate one frame's payload; ``max_size`` is what the message may
+        still grow by.  Inflates at most ``max_size + 1`` bytes."""
         decoder = self._decoder
         try:
-            data = decoder.decompress(payload + _TAIL if fin else payload, remaining + 1)
+            if decoder.eof:
+                raise ProtocolError(1007, "Invalid compressed data: data after the final block")
+            data = decoder.decompress(payload + _TAIL if fin else payload, max_size + 1)
         except zlib.error as exc:
             raise ProtocolError(1007, f"Invalid compressed data: {exc}") from None
-        if len(data) > remaining or decoder.unconsumed_tail:
+        if len(data) > max_size or decoder.unconsumed_tail:
             raise PayloadTooBig("Maximum message size exceeded.")
-        self._inflated += len(data)
-        if fin and self.remote_no_context_takeover:
-            self._decoder = None
+        if self.remote_no_context_takeover:
+            if fin:
+                self._decoder = None
+        else:
+            size = 1 << self.remote_max_window_bits
+            self._window = (self._window + data)[-size:] if len(data) < size else data[-size:]
         return data
 
     # -- sending ----------------------------------------------------------------
@@ -123,9 +143,15 @@ def _check_params(params: Params, *, in_response: bool) -> dict[str, str | None]
 
 
 def _make(params: Params, config: Mapping[str, Any], is_server: bool) -> PerMessageDeflate:
+    local_bits = local_nct = None
+    if not is_server:
+        local_bits = config["client_max_window_bits"]
+        local_nct = config["client_no_context_takeover"]
     return PerMessageDeflate(params, is_server=is_server, level=config["compression_level"],
                              memory_level=config["compression_memory_level"],
-                             threshold=config["compression_threshold"])
+                             threshold=config["compression_threshold"],
+                             local_max_window_bits=local_bits,
+                             local_no_context_takeover=bool(local_nct))
 
 
 # ----------------------------------------------------------------- server side

@@ -90,9 +90,11 @@ function parseCommand(text) {
 //   --await-close             instead, wait for the server to close
 //   --protocol=P              request subprotocol P
 //   --deflate                 offer permessage-deflate (ws only)
+//   --stats                   report the connection's TCP byte counts (ws only)
 function parseClientArgs(argv) {
   const args = { url: null, steps: ['text', 'binary', 'fragmented', 'large', 'ping'],
-    closeCode: 1000, closeReason: '', awaitClose: false, protocol: null, deflate: false };
+    closeCode: 1000, closeReason: '', awaitClose: false, protocol: null, deflate: false,
+    stats: false };
   for (const arg of argv) {
     if (arg.startsWith('--steps=')) {
       const value = arg.slice('--steps='.length);
@@ -107,6 +109,8 @@ function parseClientArgs(argv) {
       args.awaitClose = true;
     } else if (arg === '--deflate') {
       args.deflate = true;
+    } else if (arg === '--stats') {
+      args.stats = true;
     } else if (arg.startsWith('--protocol=')) {
       args.protocol = arg.slice('--protocol='.length);
     } else if (!args.url) {

@@ -7,7 +7,9 @@
 // .../greet, and obeys the commands described in common.js; outgoing messages over 4 KiB are fragmented
 // (fragmentationThreshold), which is how this library fragments.  Then
 // prints one JSON line per event, as ws_echo_server.js does:
-//   {"event":"connection","path":..,"protocol":..,"origin":..,"extensions":null}
+//   {"event":"connection","path":..,"protocol":..,"origin":..,"extensions":null,
+//    "offeredExtensions":<the client's Sec-WebSocket-Extensions, or null>}
+//   (WebSocket-Node implements no extension: it never agrees to one)
 //   {"event":"message","path":..,"type":..,"length":..,"sha256":..,(data|hex)}
 //   {"event":"pong","path":..,"data":..}
 //   {"event":"close","path":..,"code":..,"reason":..}
@@ -38,7 +40,8 @@ wsServer.on('request', (request) => {
   const protocol = request.requestedProtocols.length ? request.requestedProtocols[0] : null;
   const connection = request.accept(protocol, request.origin);
   common.emit({ event: 'connection', path, protocol: connection.protocol || null,
-    origin: request.origin || null, extensions: null });
+    origin: request.origin || null, extensions: null,
+    offeredExtensions: request.httpRequest.headers['sec-websocket-extensions'] || null });
   if (path.endsWith('/greet')) connection.sendUTF(common.GREETING);
 
   connection.on('message', (message) => {

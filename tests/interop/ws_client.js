@@ -1,13 +1,19 @@
 'use strict';
 // Scripted client built on `ws`:
-//   node ws_client.js URL [--steps=text,binary,empty,fragmented,large,ping]
+//   node ws_client.js URL [--steps=text,binary,empty,fragmented,large,random,ping]
 //                         [--close=CODE[:REASON] | --await-close] [--protocol=P]
-//                         [--deflate]
+//                         [--deflate] [--stats]
 //
 // Runs the steps against an echo server, in order, each waiting for its
 // echo, then closes (or waits for the server to close).  Prints one JSON
 // line per result:
 //   {"event":"open","protocol":..,"extensions":<negotiated, or null>}
+//                                (with --deflate, also "extensionsHeader": the
+//                                server's Sec-WebSocket-Extensions, or null)
+//   {"step":"random",...,"sentSha256":..}  the echo of RANDOM_SIZE random bytes,
+//                                and the SHA-256 of what was sent
+//   {"event":"stats","bytesRead":..,"bytesWritten":..}  with --stats, the TCP
+//                                bytes of the connection, just before "close"
 //   {"step":"text"|"binary"|"empty-text"|"empty-binary"|"fragmented-text"|"fragmented-binary"|
 //           "large-binary"|"large-text", "type":..,"length":..,"sha256":..,(data|hex)}
 //   {"step":"ping","pong":<payload of the pong>}
@@ -16,8 +22,12 @@
 //   {"event":"close","code":..,"reason":..}
 // and exits 0, or prints {"event":"error",...} and exits 1.
 
+const crypto = require('crypto');
 const WebSocket = require('ws');
 const common = require('./common');
+
+// The "random" step: incompressible data, over 1 MiB, fresh on every run.
+const RANDOM_SIZE = 2 * 1024 * 1024 + 7;
 
 async function main() {
   const args = common.parseClientArgs(process.argv.slice(2));
@@ -40,12 +50,19 @@ async function main() {
   ws.on('pong', (data) => pongs.push(data));
   ws.on('ping', (data) => common.emit({ event: 'ping', data: data.toString('utf8') }));
   ws.on('error', (error) => common.emit({ event: 'socket-error', message: String(error) }));
+  let extensionsHeader = null;
+  ws.on('upgrade', (response) => {
+    extensionsHeader = response.headers['sec-websocket-extensions'] || null;
+  });
 
   await common.withTimeout(new Promise((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('error', reject);
   }), 'open');
-  common.emit({ event: 'open', protocol: ws.protocol || null, extensions: ws.extensions || null });
+  const opened = { event: 'open', protocol: ws.protocol || null, extensions: ws.extensions || null };
+  if (args.deflate) opened.extensionsHeader = extensionsHeader;
+  common.emit(opened);
+  const socket = ws._socket;  // kept for --stats: ws drops it on close
 
   const echo = async (step) => {
     const { isBinary, data } = await inbox.next(`the echo of ${step}`);
@@ -78,6 +95,12 @@ async function main() {
       await echo('large-binary');
       ws.send(common.largeText());
       await echo('large-text');
+    } else if (step === 'random') {
+      const data = crypto.randomBytes(RANDOM_SIZE);
+      ws.send(data);
+      const { isBinary, data: echoed } = await inbox.next('the echo of random');
+      common.emit({ step: 'random', ...common.describe(isBinary, isBinary ? echoed : echoed.toString('utf8')),
+        sentSha256: common.sha256(data) });
     } else if (step === 'ping') {
       ws.ping(Buffer.from('ping from ws ✓', 'utf8'));
       const data = await pongs.next('pong');
@@ -99,6 +122,9 @@ async function main() {
     else ws.close(args.closeCode, args.closeReason);
   }
   const { code, reason } = await common.withTimeout(closed, 'close');
+  if (args.stats) {
+    common.emit({ event: 'stats', bytesRead: socket.bytesRead, bytesWritten: socket.bytesWritten });
+  }
   common.emit({ event: 'close', code, reason });
   process.exit(0);
 }

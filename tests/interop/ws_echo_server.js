@@ -4,11 +4,14 @@
 // Listens on 127.0.0.1, port 0, and prints the port as its first stdout
 // line.  Echoes text as text and binary as binary, greets connections to
 // .../greet, and obeys the commands described in common.js.  Then prints one JSON line per event:
-//   {"event":"connection","path":..,"protocol":..,"origin":..,"extensions":..}
+//   {"event":"connection","path":..,"protocol":..,"origin":..,"extensions":..,
+//    "extensionsHeader":<the Sec-WebSocket-Extensions line ws answered, or null>}
 //   {"event":"message","path":..,"type":..,"length":..,"sha256":..,(data|hex)}
 //   {"event":"pong","path":..,"data":..}
-//   {"event":"close","path":..,"code":..,"reason":..}
+//   {"event":"close","path":..,"code":..,"reason":..,"bytesRead":..,"bytesWritten":..}
 // `path` is the request path, so a test can pick out its own connection.
+// `extensions` is what ws reports (the names only); bytesRead/bytesWritten
+// count the connection's TCP bytes, so a test can tell compression happened.
 
 const { WebSocketServer } = require('ws');
 const common = require('./common');
@@ -24,6 +27,13 @@ const server = new WebSocketServer({
   handleProtocols: (protocols) => (protocols.size ? protocols.values().next().value : false),
 });
 
+// The Sec-WebSocket-Extensions header of each 101 response, by request.
+const answered = new WeakMap();
+server.on('headers', (headers, request) => {
+  const line = headers.find((h) => h.toLowerCase().startsWith('sec-websocket-extensions:'));
+  answered.set(request, line ? line.slice(line.indexOf(':') + 1).trim() : null);
+});
+
 server.on('listening', () => {
   process.stdout.write(`${server.address().port}\n`);
 });
@@ -31,7 +41,8 @@ server.on('listening', () => {
 server.on('connection', (ws, request) => {
   const path = request.url;
   common.emit({ event: 'connection', path, protocol: ws.protocol || null,
-    origin: request.headers.origin || null, extensions: ws.extensions || null });
+    origin: request.headers.origin || null, extensions: ws.extensions || null,
+    extensionsHeader: answered.get(request) || null });
   if (path.endsWith('/greet')) ws.send(common.GREETING);
 
   ws.on('message', (data, isBinary) => {
@@ -61,7 +72,8 @@ server.on('connection', (ws, request) => {
   });
 
   ws.on('close', (code, reason) => {
-    common.emit({ event: 'close', path, code, reason: reason.toString('utf8') });
+    common.emit({ event: 'close', path, code, reason: reason.toString('utf8'),
+      bytesRead: request.socket.bytesRead, bytesWritten: request.socket.bytesWritten });
   });
 
   ws.on('error', (error) => {
