@@ -238,3 +238,20 @@ def test_reconnects_after_server_restart(chat, joined):
         severe = [e for e in browser.collect_logs() if e["level"] == "SEVERE"
                   and not WEBSOCKET_FAILED.search(e["message"])]
         assert severe == []
+
+
+def test_leave_notice_and_screenshot(joined, tmp_path_factory):
+    alice, bob = joined
+    bob.find("leave").click()                     # bob leaves: alice sees the notice
+    alice.wait(lambda d: any("bob" in n and "left" in n for n in alice.notices()),
+               "no leave notice")
+    alice.wait(lambda d: alice.members() == ["alice"], "bob still listed")
+    # A screenshot of the page as a test artifact (WSF_ARTIFACTS, else a
+    # pytest temporary folder), checked to be a real PNG image.
+    folder = os.environ.get("WSF_ARTIFACTS") or str(tmp_path_factory.mktemp("artifacts"))
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "chat-page.png")
+    assert alice.driver.save_screenshot(path)
+    with open(path, "rb") as image:
+        assert image.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert os.path.getsize(path) > 10_000

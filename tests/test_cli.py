@@ -207,3 +207,84 @@ def test_interactive_client_refused():
         [sys.executable, "-m", "wsframework", "client", f"ws://127.0.0.1:{free_port()}/"],
         input="", capture_output=True, text=True, cwd=ROOT, timeout=30)
     assert result.returncode == 1 and result.stdout.startswith("! could not connect:")
+
+
+def run_serve(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "wsframework", "serve", *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=30)
+
+
+def assert_one_line_error(result, text: str) -> None:
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("wsframework serve: ") and text in result.stderr
+
+
+def test_port_in_use_is_a_one_line_error():
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert_one_line_error(run_serve("--port", str(port)),
+                              f"cannot listen on 127.0.0.1:{port}: Address already in use")
+
+
+def test_unreadable_certificate_is_a_one_line_error(tmp_path):
+    missing = tmp_path / "missing.pem"
+    assert_one_line_error(run_serve("--port", "0", "--certfile", str(missing),
+                                    "--keyfile", str(missing)),
+                          "server.certfile/server.keyfile: cannot load")
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    assert_one_line_error(run_serve("--port", "0", "--certfile", str(garbage),
+                                    "--keyfile", str(garbage)),
+                          "server.certfile/server.keyfile: cannot load")
+
+
+def test_wrong_type_flag_is_a_one_line_error():
+    result = subprocess.run([sys.executable, "-m", "wsframework", "serve", "--port", "eighty"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "argument --port: invalid int value: 'eighty'" in result.stderr
+
+
+def test_serve_over_tls(serve, tmp_path):
+    import ssl
+    import trustme
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.cert_chain_pems[0].write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    server = serve("--port", "0", "--certfile", str(certfile), "--keyfile", str(keyfile))
+    port = int(server.wait_for(r"chat server on https://127\.0\.0\.1:(\d+)/")[0].group(1))
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    connection = connect(f"wss://localhost:{port}/ws", ["chat"], tls_options=context)
+    connection.send(json.dumps({"type": "join", "room": "tls", "nick": "secure"}))
+    assert json.loads(connection.receive(timeout=5).data)["type"] == "welcome"
+    assert server.stop() == 0
+
+
+def test_two_serve_processes_share_rooms_and_survive_redis_restarts(serve, redis_server):  # noqa: F811
+    servers = [serve("--port", "0", "--redis", redis_server.url) for _ in range(2)]
+    ports = []
+    for server in servers:
+        ports.append(int(server.wait_for(r"chat server on http://127\.0\.0\.1:(\d+)/")[0].group(1)))
+        server.wait_for(r"backplane up")
+    alice, _ = join(ports[0], "alice")
+    bob, _ = join(ports[1], "bob")
+    alice.send(json.dumps({"type": "message", "text": "from the first process"}))
+    assert next_message(bob)["text"] == "from the first process"
+    assert next_message(alice)["text"] == "from the first process"     # her own echo
+    redis_server.stop()                                       # Redis is killed ...
+    for server in servers:
+        server.wait_for(r"backplane down")
+    redis_server.start()                                      # ... and comes back
+    for server in servers:
+        server.wait_for(r"backplane up", timeout=30)
+    bob.send(json.dumps({"type": "message", "text": "after the restart"}))
+    assert next_message(alice)["text"] == "after the restart"
+    for server in servers:
+        assert server.stop() == 0

@@ -109,15 +109,30 @@ def _reuseport_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _serve_one(settings: dict[str, dict[str, Any]], listener: Any = None) -> int:
-    """Run one chat server process until SIGINT/SIGTERM."""
+def _build_server(settings: dict[str, dict[str, Any]], listener: Any = None):
+    """The chat server of one process, bound; SettingsError says what is
+    wrong with the certificate or the address."""
     from .chat.app import ChatServer
 
     server_settings = settings["server"]
-    chat = ChatServer(server_settings["host"], server_settings["port"],
-                      history=settings["chat"]["history"], max_text=settings["chat"]["max_text"],
-                      ssl_context=_ssl_context(server_settings), listener=listener,
-                      **settings["websocket"])
+    try:
+        context = _ssl_context(server_settings)
+    except (OSError, ssl.SSLError) as exc:
+        raise SettingsError(f"server.certfile/server.keyfile: cannot load "
+                            f"{server_settings['certfile']}: {exc.strerror or exc}") from None
+    try:
+        return ChatServer(server_settings["host"], server_settings["port"],
+                          history=settings["chat"]["history"],
+                          max_text=settings["chat"]["max_text"],
+                          ssl_context=context, listener=listener, **settings["websocket"])
+    except OSError as exc:
+        raise SettingsError(f"cannot listen on {server_settings['host']}:"
+                            f"{server_settings['port']}: {exc.strerror or exc}") from None
+
+
+def _serve_one(settings: dict[str, dict[str, Any]], chat: Any) -> int:
+    """Run one chat server process until SIGINT/SIGTERM."""
+    server_settings = settings["server"]
     if settings["redis"]["url"]:
         from .chat.backplane import RedisBackplane
         chat.backplane = RedisBackplane(chat.service, settings["redis"]["url"],
@@ -137,18 +152,25 @@ def _serve_one(settings: dict[str, dict[str, Any]], listener: Any = None) -> int
 def _run_serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args)
+        _logging(settings["server"]["log_level"])
+        workers = settings["server"]["workers"]
+        host, port = settings["server"]["host"], settings["server"]["port"]
+        if workers == 1:
+            chat = _build_server(settings)
+        elif port == 0:
+            raise SettingsError("server.port 0 cannot be shared by several workers")
+        else:
+            _build_server(settings, _reuseport_listener(host, port)).http.close()
+            chat = None           # the address and certificate are usable: fork
     except SettingsError as exc:
         print(f"wsframework serve: {exc}", file=sys.stderr)
         return 2
-    _logging(settings["server"]["log_level"])
-    workers = settings["server"]["workers"]
-    if workers == 1:
-        return _serve_one(settings)
-    host, port = settings["server"]["host"], settings["server"]["port"]
-    if port == 0:
-        print("wsframework serve: server.port 0 cannot be shared by several workers",
+    except OSError as exc:
+        print(f"wsframework serve: cannot listen on {host}:{port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 2
+    if chat is not None:
+        return _serve_one(settings, chat)
     return _supervise(settings, workers, host, port)
 
 
@@ -162,7 +184,11 @@ def _supervise(settings: dict, workers: int, host: str, port: int) -> int:
         pid = os.fork()
         if pid == 0:
             try:
-                code = _serve_one(settings, _reuseport_listener(host, port))
+                code = _serve_one(settings, _build_server(settings,
+                                                          _reuseport_listener(host, port)))
+            except SettingsError as exc:
+                print(f"wsframework serve: {exc}", file=sys.stderr)
+                code = 2
             except BaseException:
                 logger.exception("worker failed")
                 code = 1
