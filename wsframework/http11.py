@@ -25,7 +25,55 @@ __all__ = [
 #: Largest request or response head (request line and headers) accepted.
 MAX_HEAD_SIZE = 16384
 
-Headers = http.client.HTTPMessage
+class Headers:
+    """HTTP headers: ordered, case-insensitive, several values per name.
+
+    A light read-only view (a list of pairs) of what the standard library's
+    parser produced, kept for the life of a request instead of the parser's
+    heavier ``email`` message object.  ``headers[name]`` and ``get`` give
+    the first value (None when absent), ``get_all`` every value.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items = [(str(name), str(value)) for name, value in items]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        name = name.lower()
+        for key, value in self._items:
+            if key.lower() == name:
+                return value
+        return default
+
+    def get_all(self, name: str, default: list | None = None) -> list[str] | None:
+        name = name.lower()
+        values = [value for key, value in self._items if key.lower() == name]
+        return values or default
+
+    def __getitem__(self, name: str) -> str | None:
+        return self.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def keys(self) -> list[str]:
+        return [key for key, _ in self._items]
+
+    def values(self) -> list[str]:
+        return [value for _, value in self._items]
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
 
 # WebSocket-Node's status table (reference §3.2), including its odd texts.
 _NODE_STATUS_TEXTS = {
@@ -127,14 +175,14 @@ def read_head(reader: BufferedReader, limit: int = MAX_HEAD_SIZE) -> bytes:
 
 def _parse_headers(lines: bytes) -> Headers:
     try:
-        headers = http.client.parse_headers(io.BytesIO(lines))
+        message = http.client.parse_headers(io.BytesIO(lines))
     except http.client.LineTooLong:
         raise HandshakeError("Request header fields too large.", 431) from None
     except http.client.HTTPException as exc:
         raise HandshakeError(f"Malformed HTTP headers: {exc}.", 431) from None
-    if headers.defects:
+    if message.defects:
         raise HandshakeError("Malformed HTTP headers.", 400)
-    return headers
+    return Headers(message.items())
 
 
 def parse_request(head: bytes) -> HttpRequest:

@@ -39,6 +39,13 @@ class FrameParser:
     but fragment sequencing and UTF-8 are still enforced.
     """
 
+    __slots__ = (
+        "reader", "expect_masked", "max_frame_size", "max_message_size", "assemble_fragments",
+        "extensions", "allowed_rsv", "_active", "_in_frame", "_fin", "_rsv", "_opcode",
+        "_length", "_key", "_partial", "_got", "_msg_opcode", "_msg_size", "_parts",
+        "_decoder", "_text", "_validated",
+    )
+
     def __init__(self, reader: BufferedReader, *, expect_masked: bool,
                  max_frame_size: int, max_message_size: int,
                  assemble_fragments: bool = True, extensions: Sequence[Extension] = ()) -> None:

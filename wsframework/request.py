@@ -34,6 +34,13 @@ class WebSocketRequest(EventEmitter):
     and ``request_resolved(request)`` (fired first by both).
     """
 
+    __slots__ = (
+        "socket", "http_request", "server_config", "resource", "resource_url", "host", "key",
+        "websocket_version", "origin", "requested_protocols", "protocol_full_case_map",
+        "requested_extensions", "cookies", "remote_address", "remote_addresses", "connection",
+        "connection_class", "_initial_data", "_resolved", "_resolved_event", "__weakref__",
+    )
+
     def __init__(self, socket: Any, http_request: HttpRequest, server_config: dict,
                  *, peer_address: str | None = None, initial_data: bytes = b"",
                  connection_class: type[WebSocketConnection] = WebSocketConnection) -> None:
