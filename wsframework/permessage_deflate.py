@@ -226,8 +226,7 @@ def client_accept(elements: Sequence[tuple[str, Params]],
         given = response.get("server_max_window_bits")
         if given is None or int(given) > wanted:
             raise NegotiationError(f"server_max_window_bits above the {wanted} offered")
-    if "client_max_window_bits" in response:
-        offered = config["client_max_window_bits"]
-        if offered is not None and int(response["client_max_window_bits"]) > offered:
-            raise NegotiationError(f"client_max_window_bits above the {offered} offered")
+    # A client_max_window_bits answer above the value we offered is
+    # allowed (the server "may ignore this value", RFC 7692 §7.1.2.2); our
+    # compressor keeps to what we offered anyway (see _make).
     return _make(list(params), config, False)
