@@ -200,6 +200,12 @@ class TheirClientCases:
     # closes first; ws reports what our close reply carried.
     INITIATOR_REPORTS_OWN_REASON: bool = False
 
+    def initiator_reports(self, code: int) -> int:
+        """The code the peer that closed first reports: its own (Node), or
+        the code of our reply, which is 1000 as WebSocket-Node answers
+        (reference §4.6), not an echo."""
+        return code if self.INITIATOR_REPORTS_OWN_REASON else 1000
+
     def run_client(self, peers, url: str, *args: str, opened: bool = True) -> list[dict]:
         """Run the client script to its end; its JSON lines."""
         client = peers.node(self.CLIENT, url, *args)
@@ -429,7 +435,7 @@ class TheirClientCases:
         lines, side = self.close_run(close_runs, f"/close-{code}")
         assert self.steps(lines) == [{"step": "text", **describe(TEXT)}]
         close = self.close_line(lines)
-        assert close["code"] == code
+        assert close["code"] == self.initiator_reports(code)
         if self.INITIATOR_REPORTS_OWN_REASON:
             assert close["reason"] == reason
         side.wait()
@@ -461,6 +467,12 @@ class TheirServerCases:
     # Whether the server reports the reason it sent when it closes first
     # (WebSocket-Node) rather than what our close reply carried.
     INITIATOR_REPORTS_OWN_REASON: bool = False
+
+    def initiator_reports(self, code: int) -> int:
+        """The code the peer that closed first reports: its own (Node), or
+        the code of our reply, which is 1000 as WebSocket-Node answers
+        (reference §4.6), not an echo."""
+        return code if self.INITIATOR_REPORTS_OWN_REASON else 1000
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -668,6 +680,6 @@ class TheirServerCases:
         assert (connection.close_reason_code, connection.close_description) == (code, reason)
         assert events == [(code, reason)]
         reported = their_server.expect(event="close", path=path)
-        assert reported["code"] == code
+        assert reported["code"] == self.initiator_reports(code)
         if self.INITIATOR_REPORTS_OWN_REASON:
             assert reported["reason"] == reason

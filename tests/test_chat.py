@@ -210,3 +210,29 @@ def test_backplane_joins_two_servers(chat, redis_server):  # noqa: F811
     assert all(plane.wait_connected(True, timeout=30) for plane in planes)
     alice.send(type="message", text="back again")
     assert bob.next("message")["text"] == "back again"
+
+
+def test_a_failed_publish_does_not_stop_the_backplane(chat, redis_server):  # noqa: F811
+    from wsframework.chat.backplane import RedisBackplane
+    first, second = chat(), chat()
+    planes = []
+    for server in (first, second):
+        server.backplane = RedisBackplane(server.service, redis_server.url)
+        server.backplane.start()
+        planes.append(server.backplane)
+    assert all(plane.wait_connected(True, timeout=10) for plane in planes)
+
+    class Broken:
+        def publish(self, *args):
+            raise OSError("publish failed")
+
+    good, planes[0]._client = planes[0]._client, Broken()
+    alice, bob = Member(first, "alice"), Member(second, "bob")
+    alice.next("welcome")
+    bob.next("welcome")
+    alice.send(type="message", text="lost")          # its publish fails
+    assert alice.next("message")["text"] == "lost"    # delivered locally all the same
+    assert planes[0].connected
+    planes[0]._client = good
+    alice.send(type="message", text="delivered")
+    assert bob.next("message")["text"] == "delivered"

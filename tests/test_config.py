@@ -191,8 +191,9 @@ def test_supported_versions(version):
 def test_unsupported_version(version):
     with pytest.raises(ValueError) as info:
         client_config({"websocket_version": version})
-    assert str(info.value) == ("Requested webSocketVersion is not supported. "
-                               "Allowed values are 8 and 13.")
+    # Node's text, with the key named as every config error does.
+    assert str(info.value) == ("config key 'websocket_version': Requested webSocketVersion "
+                               "is not supported. Allowed values are 8 and 13.")
 
 
 def test_unsupported_version_from_client_constructor():

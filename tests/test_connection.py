@@ -109,8 +109,10 @@ def test_send_types(echo_server):
     assert client.send_bytes(bytearray(b"ba")) is True
     assert client.send(memoryview(b"mv")) is True
     assert [client.receive(timeout=5).data for _ in range(3)] == ["text", b"ba", b"mv"]
+    client.send(12)                  # anything else is sent as its str(), as in Node
+    assert client.receive(timeout=5).data == "12"
     with pytest.raises(TypeError):
-        client.send(12)
+        client.send(None)
     with pytest.raises(TypeError):
         client.send_bytes("not bytes")
 
@@ -332,12 +334,13 @@ def test_close_timeout_closes_a_silent_peer(make_server):
     assert server_side.close_reason_code == 1000
 
 
+# The reply is 1000, or 1002 to an invalid code (as WebSocket-Node, §4.6).
 @pytest.mark.parametrize("payload, reported, reply", [
-    (b"", (1005, "Reason not provided"), None),
+    (b"", (1005, "Reason not provided"), 1000),
     (b"\x03", (1005, "Reason not provided"), 1002),
     (struct.pack("!H", 1000), (1000, "Normal connection closure"), 1000),
-    (struct.pack("!H", 3000), (3000, None), 3000),
-    (struct.pack("!H", 4001) + "fin ✓".encode(), (4001, "fin ✓"), 4001),
+    (struct.pack("!H", 3000), (3000, None), 1000),
+    (struct.pack("!H", 4001) + "fin ✓".encode(), (4001, "fin ✓"), 1000),
     (struct.pack("!H", 1005), (1005, "Reason not provided"), 1002),
     (struct.pack("!H", 999), (999, None), 1002),
     (struct.pack("!H", 1000) + b"\xff", (1007, "Invalid UTF-8 Data Received"), 1007),

@@ -481,3 +481,67 @@ def test_broadcast_function_to_a_chosen_set(make_server):
     assert first.receive(timeout=5) is None
     with pytest.raises(TimeoutError):
         outsider.receive(timeout=0.1)
+
+
+def test_client_gone_before_accept_leaves_nothing_behind(make_server):
+    import socket as stdlib_socket
+    import struct
+    gone = Event()
+    events = []
+    accepted = AsyncResult()
+
+    def on_request(request):
+        gone.wait(5)                              # the client resets meanwhile
+        connection = request.accept()             # writing the 101 fails
+        accepted.set((connection.state, connection.close_reason_code,
+                      connection.close_description))
+
+    server = make_server(on_request)
+    server.on("close", lambda connection, code, description: events.append(code))
+    raw = RawClient(server.port)
+    raw.send_raw(handshake_request())
+    raw.sock.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_LINGER,
+                        struct.pack("ii", 1, 0))
+    raw.close()                                   # RST
+    gevent.idle()
+    gone.set()
+    assert accepted.get(timeout=5) == ("closed", 1006,
+                                       "TCP connection lost before handshake completed.")
+    assert events == [1006] and server.connections == []
+
+
+def test_auto_accept_with_an_invalid_protocol_is_a_500(make_server):
+    errors = []
+    server = make_server(auto_accept_connections=True)
+    server.on("upgrade_error", errors.append)
+    response = RawClient(server.port).request(
+        handshake_request(headers={"Sec-WebSocket-Protocol": "bad/protocol"}))
+    assert response.status == 500
+    assert [str(e) for e in errors] == ['Illegal character "/" in subprotocol.']
+    assert server.connections == []
+
+
+def test_stop_waits_for_the_closing_handshakes(make_server):
+    server = make_server(echo_handler)
+    clients = [connect(server.url) for _ in range(3)]
+    for client in clients:
+        client.send("x")
+        client.receive(timeout=5)
+    server.stop(timeout=5)
+    for client in clients:
+        assert client.state == "closed" or client.receive(timeout=5) is None
+        assert client.close_reason_code == 1001 and client.was_clean
+
+
+def test_mount_keeps_the_constructor_config():
+    stream_server = StreamServer(("127.0.0.1", 0), lambda sock, address: None)
+    server = WebSocketServer(max_received_frame_size=10, permessage_deflate=False)
+    server.mount(http_server=stream_server)
+    assert server.config["max_received_frame_size"] == 10
+    assert server.config["permessage_deflate"] is False
+    assert server.config["http_server"] is stream_server
+
+
+def test_start_without_a_server_is_a_clear_error():
+    with pytest.raises(ValueError, match="has no server to run"):
+        WebSocketServer().start()

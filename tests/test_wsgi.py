@@ -241,3 +241,21 @@ def test_flask_pages_and_sockets_on_one_port():
         assert ws.wait_closed(5)
     finally:
         server.stop(timeout=1)
+
+
+def test_gevent_websocket_iteration_still_yields_messages(wsgi):
+    from wsframework.wsgi import WebSocketHandler
+    seen = AsyncResult()
+
+    def app(environ, start_response):
+        ws = environ["wsgi.websocket"]
+        seen.set([message.data for message in ws])
+        return []
+
+    server = wsgi(app, handler_class=WebSocketHandler)
+    server.start()
+    client = connect(f"ws://127.0.0.1:{server.server_port}/")
+    client.send("a")
+    client.send(b"b")
+    client.close()
+    assert seen.get(timeout=5) == ["a", b"b"]

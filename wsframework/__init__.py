@@ -4,6 +4,7 @@ Every public class is importable from here; see the README for the
 server, client and blocking-style examples.
 """
 
+from . import deprecation
 from .client import WebSocketClient, connect
 from .close_codes import CLOSE_DESCRIPTIONS, CloseCode
 from .connection import WebSocketConnection
@@ -23,5 +24,5 @@ __all__ = [
     "WebSocketFrame", "WebSocketMessage", "connect", "broadcast",
     "WebSocketError", "WebSocketHandshakeError", "ProtocolError", "PayloadTooBig",
     "HandshakeError", "ConnectionClosedError", "CloseCode", "CLOSE_DESCRIPTIONS", "Opcode",
-    "version", "__version__",
+    "version", "__version__", "deprecation",
 ]

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import gevent
 from gevent import socket as gsocket
+from gevent import ssl as gssl
 
 from .config import client_config
 from .connection import WebSocketConnection
@@ -85,7 +86,8 @@ def _tls_context(tls_options: Any) -> tuple[ssl.SSLContext, dict]:
     options = dict(tls_options or {})
     context = options.get("context")
     if context is None:
-        context = ssl.create_default_context(cafile=options.get("cafile"))
+        # gevent's ssl module: cooperative even where ssl is not patched.
+        context = gssl.create_default_context(cafile=options.get("cafile"))
         if options.get("certfile"):
             context.load_cert_chain(options["certfile"], options.get("keyfile"))
         if options.get("verify") is False or options.get("reject_unauthorized") is False:
@@ -151,9 +153,7 @@ def _handshake(target: _Target, protocols: list[str], origin: str | None,
                 response = parse_response(head)
             except EOFError:
                 raise WebSocketHandshakeError("Connection closed before the handshake response")
-            except (ValueError, Exception) as exc:
-                if isinstance(exc, (OSError, WebSocketHandshakeError)):
-                    raise
+            except ValueError as exc:
                 raise WebSocketHandshakeError(f"Invalid handshake response: {exc}") from None
         if response.status != 101:
             _read_error_body(reader, response)

@@ -84,6 +84,7 @@ _CONNECTION_KEYS: dict[str, tuple[Any, _Check]] = {
     # Port extensions: output backpressure and the blocking-style queue.
     "output_high_water_mark": (0x10000, _size(1)),
     "receive_queue_size": (64, _size(1)),
+    "receive_queue_bytes": (0x400000, _size(1)),
     # permessage-deflate (RFC 7692), on by default as in ws and websockets.
     "permessage_deflate": (True, _bool),
     "compression_level": (6, _int_range(0, 9)),
@@ -134,7 +135,7 @@ def _build(defaults: Mapping[str, tuple[Any, _Check]], given: Mapping[str, Any],
         problem = defaults[key][1](value)
         if problem is not None:
             if key == "websocket_version":
-                raise ValueError(problem)
+                raise ValueError(f"config key {key!r}: {problem}")
             error = TypeError if problem.startswith("must be a") else ValueError
             raise error(f"config key {key!r} {problem} (got {value!r})")
         config[key] = value

@@ -81,6 +81,15 @@ def _control_payload(data: Any) -> bytes:
     return data
 
 
+def _call(callback: Callback, error: Exception | None) -> None:
+    """Run a send callback; an exception in it is logged, never allowed to
+    stop the writer or the reader that called it."""
+    try:
+        callback(error)
+    except Exception:
+        logger.exception("send callback %r raised", callback)
+
+
 def _error_name(exc: BaseException) -> str:
     code = getattr(exc, "errno", None)
     return errno.errorcode.get(code, str(code)) if code else type(exc).__name__
@@ -128,7 +137,8 @@ class WebSocketConnection(EventEmitter):
         "_read_owner", "_background", "_resumed", "_closed", "_close_emitted",
         "_close_timer", "_keepalive_timer", "_keepalive_at", "_last_receive",
         "_ping_sent_at", "_loop", "_check_scheduled", "_socket_closed",
-        "_close_when_flushed", "_close_received", "_recv_into", "_waiting", "_queue_full",
+        "_close_when_flushed", "_close_received", "_recv_into", "_waiting", "_queue_full", "_queue_bytes", "_queue_byte_limit",
+        "_consumer_idle",
         "__weakref__",
     )
 
@@ -165,6 +175,9 @@ class WebSocketConnection(EventEmitter):
         self._fragment = config["fragment_outgoing_messages"]
         self._high_water = config["output_high_water_mark"]
         self._queue_limit = config["receive_queue_size"]
+        self._queue_byte_limit = config["receive_queue_bytes"]
+        self._queue_bytes = 0
+        self._consumer_idle: Event | None = None
 
         self._recv_into = socket.recv_into
         self._waiting = False
@@ -232,9 +245,10 @@ class WebSocketConnection(EventEmitter):
         """
         if isinstance(data, _BYTES_LIKE):
             return self.send_bytes(data, callback)
-        if isinstance(data, str):
-            return self.send_utf(data, callback)
-        raise TypeError("Data provided must either be bytes-like (binary) or str (text)")
+        if data is None:
+            raise TypeError("Data provided must either be bytes-like (binary) or convert "
+                            "to str (text)")
+        return self.send_utf(data if isinstance(data, str) else str(data), callback)
 
     def send_utf(self, data: str, callback: Callback | None = None) -> bool:
         """Send a text message (str, encoded as UTF-8)."""
@@ -254,7 +268,7 @@ class WebSocketConnection(EventEmitter):
             error = ConnectionClosedError(
                 f"cannot send: the connection is {self.state.replace('_', ' ')}")
             if callback is not None:
-                callback(error)
+                _call(callback, error)
                 return False
             raise error
         return self._write(self._encode_message(opcode, payload), callback)
@@ -321,7 +335,7 @@ class WebSocketConnection(EventEmitter):
         """Queue ``data`` behind what is queued, or send it now; never blocks."""
         if self._socket_closed:
             if callback is not None:
-                callback(ConnectionClosedError("the socket is closed"))
+                _call(callback, ConnectionClosedError("the socket is closed"))
             return False
         out = self._out
         if not out and self._try_send_ok:
@@ -332,11 +346,11 @@ class WebSocketConnection(EventEmitter):
             except OSError as exc:
                 self._on_socket_error(exc, "write")
                 if callback is not None:
-                    callback(exc)
+                    _call(callback, exc)
                 return False
             if sent == len(data):
                 if callback is not None:
-                    callback(None)
+                    _call(callback, None)
                 return True
             data = memoryview(data)[sent:]
         if out is None:
@@ -366,7 +380,7 @@ class WebSocketConnection(EventEmitter):
                 self._out_size -= len(data)
                 callbacks = self._callbacks
                 if callbacks and callbacks[0][0] is data:
-                    callbacks.popleft()[1](None)
+                    _call(callbacks.popleft()[1], None)
         except OSError as exc:
             error = exc
         finally:
@@ -390,7 +404,7 @@ class WebSocketConnection(EventEmitter):
             out.clear()
             self._out_size = 0
         while callbacks:
-            callbacks.popleft()[1](error)
+            _call(callbacks.popleft()[1], error)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything sent so far is written to the socket.
@@ -423,7 +437,8 @@ class WebSocketConnection(EventEmitter):
             queue = self._queue
             if queue:
                 message = queue.popleft()
-                if self._space is not None and len(queue) < self._queue_limit:
+                self._queue_bytes -= len(message.data)
+                if self._space is not None:
                     self._space.set()
                 return message
             if self.state == CLOSED:
@@ -435,6 +450,8 @@ class WebSocketConnection(EventEmitter):
                     return message
                 continue
             self._ensure_reader()
+            if self._consumer_idle is not None:
+                self._consumer_idle.set()     # every queued message was taken
             if self._available is None:
                 self._available = Event()
             self._available.clear()
@@ -525,7 +542,9 @@ class WebSocketConnection(EventEmitter):
         queue.append(message)
         if self._available is not None:
             self._available.set()
-        while len(queue) >= self._queue_limit and self.state != CLOSED:
+        self._queue_bytes += len(message.data)
+        while ((len(queue) >= self._queue_limit or self._queue_bytes > self._queue_byte_limit)
+               and self.state == OPEN):
             # The consumer is behind: stop reading (TCP pushes back on the
             # peer) until it catches up.  Keepalive does not count this time.
             if self._space is None:
@@ -551,7 +570,12 @@ class WebSocketConnection(EventEmitter):
         try:
             event = self._parser.next_event()
         except ProtocolError as exc:
-            self._fail(exc.code, exc.reason)
+            if self._close_received:
+                # Garbage after the peer's close frame: just stop reading.
+                self._set_closed()
+                self._close_socket()
+            else:
+                self._fail(exc.code, exc.reason)
             return None
         except EOFError:
             self._on_eof()
@@ -615,7 +639,7 @@ class WebSocketConnection(EventEmitter):
         if frame.invalid_close_frame_length:
             code, description, reply_code = 1005, CLOSE_DESCRIPTIONS[1005], 1002
         elif frame.close_status == -1:
-            code, description, reply_code = 1005, CLOSE_DESCRIPTIONS[1005], None
+            code, description, reply_code = 1005, CLOSE_DESCRIPTIONS[1005], 1000
         else:
             code = frame.close_status
             try:
@@ -624,8 +648,11 @@ class WebSocketConnection(EventEmitter):
                 self._fail(1007, "Invalid UTF-8 Data Received")
                 return
             description = reason or CLOSE_DESCRIPTIONS.get(code)
-            # Echo a valid code (RFC 6455 §5.5.1); answer 1002 to an invalid one.
-            reply_code = code if is_valid_close_code(code) else 1002
+            # As WebSocket-Node: answer 1000, or 1002 to an invalid code.
+            reply_code = 1000 if is_valid_close_code(code) else 1002
+        self._await_consumer()
+        if self.state != OPEN:
+            return                         # closed meanwhile by our side
         self._close_received = True
         self.state = PEER_REQUESTED_CLOSE
         self.connected = False
@@ -635,6 +662,19 @@ class WebSocketConnection(EventEmitter):
         self._write(encode_frame(_CLOSE, encode_close_payload(reply_code),
                                  mask=self.mask_outgoing_packets))
         self._finish_handshake()
+
+    def _await_consumer(self) -> None:
+        """Before answering a close or failing the connection, give a
+        consumer of the receive queue the time (up to close_timeout) to take
+        the messages that came first and answer them: nothing the peer sent
+        before its close is dropped unanswered."""
+        if not self._queue or self._read_owner is not getcurrent():
+            return
+        idle = self._consumer_idle = Event()
+        try:
+            idle.wait(self.close_timeout)
+        finally:
+            self._consumer_idle = None
 
     def _finish_handshake(self) -> None:
         """Both close frames are exchanged.  The server closes TCP first
@@ -672,6 +712,8 @@ class WebSocketConnection(EventEmitter):
         self._write(encode_frame(_CLOSE, encode_close_payload(reason_code, reason),
                                  mask=self.mask_outgoing_packets))
         self._start_close_timer()
+        if self._space is not None:
+            self._space.set()        # a reader waiting on a full queue reads on
         if self._read_owner is None:
             self._ensure_reader()
 
@@ -696,6 +738,8 @@ class WebSocketConnection(EventEmitter):
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection for a protocol violation (RFC 6455 §7.1.7)."""
         logger.info("%r: failing connection: %d %s", self, code, reason)
+        if self.state == OPEN:
+            self._await_consumer()
         if self.state == ENDING:
             # We already sent our close frame; just stop.
             self.close_reason_code = code

@@ -74,6 +74,16 @@ class WebSocketRequest(EventEmitter):
         """Whether the request was accepted or rejected."""
         return self._resolved
 
+    @staticmethod
+    def parse_extensions(header: str | None) -> list:
+        """Node's ``parseExtensions``: a header into ``[{name, params}]``."""
+        return parse_extensions(header)
+
+    @staticmethod
+    def parse_cookies(header: str | None) -> list:
+        """Node's ``parseCookies``: a ``Cookie`` header into ``[{name, value}]``."""
+        return parse_cookies(header)
+
     def read_handshake(self) -> None:
         """Parse and check the handshake; raise :class:`HandshakeError`."""
         request = self.http_request
@@ -160,9 +170,14 @@ class WebSocketRequest(EventEmitter):
         self.requested_protocols = None
         try:
             self.socket.sendall(response)
+            lost = False
         except OSError:
-            connection.drop(1006, "TCP connection lost before handshake completed.", True)
+            lost = True
         self.emit("request_accepted", connection)
+        if lost:
+            # As Node: the drop comes after request_accepted, so the server
+            # (which listens for close from then on) forgets the connection.
+            connection.drop(1006, "TCP connection lost before handshake completed.", True)
         return connection
 
     def _negotiate_extensions(self) -> tuple[list, str | None]:

@@ -110,7 +110,7 @@ class WebSocketServer(EventEmitter):
         """Take upgrades on ``http_server`` (a gevent ``StreamServer``),
         with ``config`` over the defaults."""
         if config:
-            self.config = server_config(config)
+            self.config = server_config(config, base=self.config)
         http_server = self.config.get("http_server")
         if http_server is None:
             raise ValueError("You must specify an httpServer on which to mount "
@@ -156,20 +156,32 @@ class WebSocketServer(EventEmitter):
     def port(self) -> int:
         return self.http_server.server_port
 
+    def _server(self) -> Any:
+        if self.http_server is None:
+            raise ValueError("This WebSocketServer has no server to run: use "
+                             "WebSocketServer.listen(address) or mount(http_server=...).")
+        return self.http_server
+
     def start(self) -> None:
         """Start accepting connections in the background."""
-        self.http_server.start()
+        self._server().start()
 
     def serve_forever(self) -> None:
         """Accept connections until :meth:`stop` is called."""
-        self.http_server.serve_forever()
+        self._server().serve_forever()
 
     def stop(self, timeout: float | None = None) -> None:
-        """Close every connection (1001) and stop the server; wait up to
-        ``timeout`` for the connections' greenlets to finish."""
+        """Stop accepting, close every connection with 1001, wait up to
+        ``timeout`` seconds (default: each one's close_timeout) for the
+        closing handshakes, then stop the server."""
+        server = self._server()
+        server.stop_accepting()
+        connections = self.connections
         self.close_all_connections(1001)
-        if self.http_server is not None:
-            self.http_server.stop(timeout)
+        with gevent.Timeout(timeout, False):
+            for connection in connections:
+                connection.wait_closed()
+        server.stop(timeout)
 
     def close_all_connections(self, reason_code: int = 1000,
                               description: str | None = None) -> None:
@@ -264,7 +276,10 @@ class WebSocketServer(EventEmitter):
         request.once("request_accepted", self._on_accepted)
         if self.config["auto_accept_connections"]:
             protocols = request.requested_protocols
-            request.accept(protocols[0] if protocols else None, request.origin)
+            try:
+                request.accept(protocols[0] if protocols else None, request.origin)
+            except ValueError as exc:       # an invalid protocol: rejected with 500
+                self.emit("upgrade_error", exc)
         elif self.has_listeners("request"):
             self.emit("request", request)
         else:

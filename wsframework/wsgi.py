@@ -58,6 +58,15 @@ class GeventWebSocket(WebSocketConnection):
         """The next :class:`WebSocketMessage`, or None once closed."""
         return super().receive(timeout)
 
+    def __iter__(self):
+        """Messages (:class:`WebSocketMessage`) until the connection closes,
+        as for any connection."""
+        while True:
+            message = self.receive_message()
+            if message is None:
+                return
+            yield message
+
     def send(self, message: Any, binary: bool | None = None,  # type: ignore[override]
              callback=None) -> bool:
         """Send ``message``; ``binary`` forces the frame type, else str is

@@ -85,7 +85,9 @@ class RedisBackplane:
         try:
             client.publish(self.prefix + room, payload)
         except (self._redis.RedisError, OSError) as exc:
-            self._down(exc)
+            # The subscriber's connection decides whether we are up; a lost
+            # publish is logged, and the next one retries.
+            logger.warning("backplane: could not publish to %s: %s", room, exc)
 
     # ------------------------------------------------------------ subscribe
     def _run(self) -> None:
