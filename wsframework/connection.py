@@ -90,6 +90,19 @@ def _call(callback: Callback, error: Exception | None) -> None:
         logger.exception("send callback %r raised", callback)
 
 
+def close_quietly(sock: Any, how: int = _socket.SHUT_RDWR) -> None:
+    """Shut ``sock`` down (``how``) and close it, ignoring socket errors:
+    the peer may be gone already."""
+    try:
+        sock.shutdown(how)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
 def _error_name(exc: BaseException) -> str:
     code = getattr(exc, "errno", None)
     return errno.errorcode.get(code, str(code)) if code else type(exc).__name__
@@ -785,15 +798,7 @@ class WebSocketConnection(EventEmitter):
         if self._socket_closed:
             return
         self._socket_closed = True
-        sock = self.socket
-        try:
-            sock.shutdown(_socket.SHUT_RDWR)
-        except OSError:
-            pass
-        try:
-            sock.close()
-        except OSError:
-            pass
+        close_quietly(self.socket)
         if self._close_timer is not None:
             self._close_timer.stop()
             self._close_timer.close()

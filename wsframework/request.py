@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from gevent.event import Event
 
-from .connection import WebSocketConnection
+from .connection import WebSocketConnection, close_quietly
 from .cookies import parse_cookies, serialize_cookies
 from .events import EventEmitter
 from .extensions import parse_extension_header
@@ -210,16 +210,5 @@ class WebSocketRequest(EventEmitter):
             self.socket.sendall(reject_response(status, reason, dict(extra_headers or {})))
         except OSError as exc:
             logger.debug("%r: could not write the rejection: %s", self, exc)
-        _close_quietly(self.socket)
+        close_quietly(self.socket, _socket.SHUT_WR)
         self.emit("request_rejected", self)
-
-
-def _close_quietly(sock: Any) -> None:
-    try:
-        sock.shutdown(_socket.SHUT_WR)
-    except OSError:
-        pass
-    try:
-        sock.close()
-    except OSError:
-        pass
