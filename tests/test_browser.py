@@ -169,7 +169,7 @@ def joined(chat, browsers):
     return alice, bob
 
 
-def test_two_pages_chat(joined):
+def test_two_pages_chat(chat, joined):
     alice, bob = joined
     alice.wait(lambda d: alice.members() == ["alice", "bob"], "alice's member list")
     bob.wait(lambda d: bob.members() == ["alice", "bob"], "bob's member list")
@@ -190,6 +190,10 @@ def test_two_pages_chat(joined):
     # The nickname is remembered for the next visit.
     assert alice.driver.execute_script(
         "return localStorage.getItem('wsframework.chat.nick')") == "alice"
+    # Chromium offered permessage-deflate and the server agreed: the chat
+    # went over compressed connections.
+    agreed = [[e.name for e in c.extensions] for c in chat.server.websockets.connections]
+    assert agreed == [["permessage-deflate"], ["permessage-deflate"]]
 
 
 def test_user_text_is_escaped(joined):
