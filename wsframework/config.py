@@ -50,6 +50,12 @@ def _int_range(low: int, high: int) -> _Check:
     return check
 
 
+def _choice(*choices: str) -> _Check:
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(map(repr, choices))}"
+    return check
+
+
 def _optional(check: _Check) -> _Check:
     return lambda value: None if value is None else check(value)
 
@@ -83,6 +89,11 @@ _CONNECTION_KEYS: dict[str, tuple[Any, _Check]] = {
     "use_native_keepalive": (False, _bool),
     # Port extensions: output backpressure and the blocking-style queue.
     "output_high_water_mark": (0x10000, _size(1)),
+    # A slow consumer: once this many bytes wait in the outgoing queue, a
+    # new message gets the policy: close (1008), drop (the new message),
+    # drop_oldest (queued messages not yet started), or wait (send blocks).
+    "output_buffer_limit": (64 << 20, _size(1)),
+    "slow_consumer_policy": ("close", _choice("close", "drop", "drop_oldest", "wait")),
     "receive_queue_size": (64, _size(1)),
     "receive_queue_bytes": (0x400000, _size(1)),
     # permessage-deflate (RFC 7692), on by default as in ws and websockets.

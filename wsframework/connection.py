@@ -151,7 +151,7 @@ class WebSocketConnection(EventEmitter):
         "_close_timer", "_keepalive_timer", "_keepalive_at", "_last_receive",
         "_ping_sent_at", "_loop", "_check_scheduled", "_socket_closed",
         "_close_when_flushed", "_close_received", "_recv_into", "_waiting", "_queue_full", "_queue_bytes", "_queue_byte_limit",
-        "_consumer_idle",
+        "_consumer_idle", "_buffer_limit", "_room",
         "__weakref__",
     )
 
@@ -187,6 +187,8 @@ class WebSocketConnection(EventEmitter):
         self._threshold = config["fragmentation_threshold"]
         self._fragment = config["fragment_outgoing_messages"]
         self._high_water = config["output_high_water_mark"]
+        self._buffer_limit = config["output_buffer_limit"]
+        self._room: Event | None = None
         self._queue_limit = config["receive_queue_size"]
         self._queue_byte_limit = config["receive_queue_bytes"]
         self._queue_bytes = 0
@@ -284,7 +286,7 @@ class WebSocketConnection(EventEmitter):
                 _call(callback, error)
                 return False
             raise error
-        return self._write(self._encode_message(opcode, payload), callback)
+        return self._write(self._encode_message(opcode, payload), callback, message=True)
 
     def _encode_message(self, opcode: int, payload: bytes) -> bytes:
         """The frames of one message: transformed by the extensions, then
@@ -344,13 +346,20 @@ class WebSocketConnection(EventEmitter):
             self._write(encode_frame(_PONG, payload, mask=self.mask_outgoing_packets))
 
     # -- the outgoing queue --------------------------------------------------
-    def _write(self, data: bytes, callback: Callback | None = None) -> bool:
-        """Queue ``data`` behind what is queued, or send it now; never blocks."""
+    def _write(self, data: bytes, callback: Callback | None = None,
+               message: bool = False) -> bool:
+        """Queue ``data`` behind what is queued, or send it now.  Never
+        blocks, except a data ``message`` under the "wait" policy when the
+        queue is at ``output_buffer_limit``."""
         if self._socket_closed:
             if callback is not None:
                 _call(callback, ConnectionClosedError("the socket is closed"))
             return False
         out = self._out
+        if message and out and self._out_size + len(data) > self._buffer_limit:
+            if not self._make_room(len(data), callback):
+                return False
+            out = self._out
         if not out and self._try_send_ok:
             try:
                 sent = self._send(data, 0, 0.0)
@@ -381,6 +390,47 @@ class WebSocketConnection(EventEmitter):
             return False
         return True
 
+    def _make_room(self, size: int, callback: Callback | None) -> bool:
+        """The outgoing queue is full (a slow consumer): apply the
+        ``slow_consumer_policy``.  True if the message may be queued now."""
+        policy = self.config["slow_consumer_policy"]
+        limit = self._buffer_limit
+        if policy == "wait" and not self._in_hub():
+            while self._out and self._out_size + size > limit and not self._socket_closed:
+                if self._room is None:
+                    self._room = Event()
+                self._room.clear()
+                self._room.wait()
+            return not self._socket_closed
+        if policy == "drop_oldest":
+            out = self._out
+            while len(out) > 1 and self._out_size + size > limit:
+                dropped = out[1]            # out[0] may be half written: keep it
+                del out[1]
+                self._out_size -= len(dropped)
+                self._fail_callback_of(dropped)
+            return True
+        error = WebSocketError(f"output buffer limit of {limit} bytes reached (slow consumer)")
+        if callback is not None:
+            _call(callback, error)
+        if policy == "close" and self.state == OPEN:
+            logger.warning("%r: slow consumer, %d bytes queued: closing with 1008",
+                           self, self._out_size)
+            self.drop(1008, "Slow consumer: output buffer limit exceeded")
+        return False
+
+    def _in_hub(self) -> bool:
+        return getcurrent() is gevent.get_hub()
+
+    def _fail_callback_of(self, data) -> None:
+        callbacks = self._callbacks
+        if callbacks:
+            for index, (queued, callback) in enumerate(callbacks):
+                if queued is data:
+                    del callbacks[index]
+                    _call(callback, WebSocketError("message dropped: slow consumer"))
+                    return
+
     def _flush(self) -> None:
         out = self._out
         callbacks = self._callbacks
@@ -391,6 +441,8 @@ class WebSocketConnection(EventEmitter):
                 self.socket.sendall(data)
                 out.popleft()
                 self._out_size -= len(data)
+                if self._room is not None:
+                    self._room.set()
                 callbacks = self._callbacks
                 if callbacks and callbacks[0][0] is data:
                     _call(callbacks.popleft()[1], None)
@@ -821,7 +873,8 @@ class WebSocketConnection(EventEmitter):
         if self.close_reason_code == -1:
             self.close_reason_code = 1006
             self.close_description = "Connection dropped by remote peer."
-        for event in (self._available, self._space, self._resumed, self._closed, self._flushed):
+        for event in (self._available, self._space, self._resumed, self._closed, self._flushed,
+                      self._room):
             if event is not None:
                 event.set()
         if not self._close_emitted:

@@ -38,8 +38,9 @@ def broadcast(connections: Iterable[WebSocketConnection], message: str | bytes) 
     The frames are encoded once and the same bytes written to every
     connection that shares the same framing (no masking, no compression);
     a compressed connection encodes for itself, since its compressor state
-    is its own.  Closing connections are skipped; a slow one only queues
-    (``send`` never blocks), so one peer cannot hold up the others.
+    is its own.  Closing connections are skipped; a slow one only queues,
+    up to its ``output_buffer_limit`` (then its ``slow_consumer_policy``
+    applies), so one peer cannot hold up the others.
     """
     if isinstance(message, str):
         opcode, payload = 0x1, message.encode("utf-8")
@@ -59,7 +60,7 @@ def broadcast(connections: Iterable[WebSocketConnection], message: str | bytes) 
             data = shared.get(framing)
             if data is None:
                 data = shared[framing] = connection._encode_message(opcode, payload)
-        connection._write(data)
+        connection._write(data, message=True)
         sent += 1
     return sent
 

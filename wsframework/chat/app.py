@@ -91,6 +91,9 @@ class ChatServer:
         self.http = pywsgi.WSGIServer(listener or (host, port), make_wsgi_app(self.health),
                                       log=None, error_log=logger, **kwargs)
         self.http.init_socket()
+        # A chat member that stops reading is closed (1008) once 1 MiB of
+        # chat waits for it, rather than growing the server without bound.
+        websocket_config.setdefault("output_buffer_limit", 1 << 20)
         self.websockets = WebSocketServer(http_server=self.http, **websocket_config)
         self.router = WebSocketRouter(self.websockets)
         self.router.mount("/ws", "chat", self.service.handle)
