@@ -68,3 +68,31 @@ def test_verification_can_be_turned_off_explicitly(tls_server):
     client = connect(f"wss://127.0.0.1:{tls_server.port}/", tls_options={"verify": False})
     client.send("insecure but asked for")
     assert client.receive(timeout=5).data == "insecure but asked for"
+
+
+def test_handshake_timeout_covers_the_tls_handshake(make_server, ca):
+    import socket
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost").configure_cert(context)
+    server = make_server(echo_handler, ssl_context=context, handshake_timeout=0.2)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as silent:
+        assert silent.recv(1) == b""          # no TLS ClientHello: dropped at the timeout
+    client = connect(f"wss://localhost:{server.port}/", tls_options=client_context(ca))
+    client.send("still serving")
+    assert client.receive(timeout=5).data == "still serving"
+
+
+def test_plain_http_to_a_tls_port_is_dropped(make_server, ca):
+    import socket
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost").configure_cert(context)
+    server = make_server(echo_handler, ssl_context=context)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as plain:
+        plain.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            while plain.recv(1024):            # a TLS alert at most, then the close
+                pass
+        except ConnectionResetError:           # or a reset: our bytes were never read
+            pass
+    client = connect(f"wss://localhost:{server.port}/", tls_options=client_context(ca))
+    assert client.connected

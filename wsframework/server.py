@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket as _socket
+import ssl
 from typing import Any, Iterable
 
 import gevent
@@ -99,7 +100,9 @@ class WebSocketServer(EventEmitter):
         (port 0 picks a free port; see :attr:`address`).  Call
         :meth:`start` or :meth:`serve_forever` to take connections."""
         server = cls(**config)
-        kwargs = {"ssl_context": ssl_context} if ssl_context is not None else {}
+        # The TLS handshake is done in handle_upgrade, under handshake_timeout.
+        kwargs = {"ssl_context": ssl_context, "do_handshake_on_connect": False} \
+            if ssl_context is not None else {}
         stream_server = StreamServer(address, server.handle_upgrade, **kwargs)
         stream_server.init_socket()
         server.http_server = stream_server
@@ -235,12 +238,14 @@ class WebSocketServer(EventEmitter):
         try:
             with gevent.Timeout(self.config["handshake_timeout"], False):
                 head = None
+                if isinstance(sock, ssl.SSLSocket):
+                    sock.do_handshake()
                 head = read_head(reader)
             if head is None:
                 logger.info("handshake from %s timed out", peer)
                 return None
             http_request = parse_request(head)
-        except (EOFError, OSError):
+        except (EOFError, OSError):          # ssl.SSLError included: a bad TLS client
             return None
         except HandshakeError as exc:
             self._refuse(sock, peer, exc)
