@@ -101,6 +101,17 @@ def fake_server(respond: Callable[[str], bytes]) -> StreamServer:
     return server
 
 
+def answer_handshake(sock) -> BufferedReader:
+    """Read a client's handshake on ``sock`` and answer 101; returns the
+    reader (holding whatever came after the request head)."""
+    reader = BufferedReader(sock.recv_into)
+    head = read_head(reader, 65536).decode("latin-1")
+    key = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
+               if line.lower().startswith("sec-websocket-key:"))
+    sock.sendall(response_101(key))
+    return reader
+
+
 def response_101(key: str, extra: str = "", *, accept: str | None = None,
                  connection: str = "Upgrade", upgrade: str = "websocket") -> bytes:
     """A 101 response for ``key`` with optional changes and extra lines."""

@@ -181,7 +181,9 @@ def test_graceful_stop_closes_with_1001(chat):
 
 
 # ------------------------------------------------------------ backplane
-def test_backplane_joins_two_servers(chat, redis_server):  # noqa: F811
+@pytest.fixture
+def joined_servers(chat, redis_server):  # noqa: F811
+    """Two chat servers joined by a Redis backplane: (first, second, planes)."""
     from wsframework.chat.backplane import RedisBackplane
     first, second = chat(), chat()
     planes = []
@@ -190,6 +192,11 @@ def test_backplane_joins_two_servers(chat, redis_server):  # noqa: F811
         server.backplane.start()
         planes.append(server.backplane)
     assert all(plane.wait_connected(True, timeout=10) for plane in planes)
+    return first, second, planes
+
+
+def test_backplane_joins_two_servers(joined_servers, redis_server):  # noqa: F811
+    first, second, planes = joined_servers
     alice, bob = Member(first, "alice"), Member(second, "bob")
     alice.next("welcome")
     bob.next("welcome")
@@ -212,15 +219,8 @@ def test_backplane_joins_two_servers(chat, redis_server):  # noqa: F811
     assert bob.next("message")["text"] == "back again"
 
 
-def test_a_failed_publish_does_not_stop_the_backplane(chat, redis_server):  # noqa: F811
-    from wsframework.chat.backplane import RedisBackplane
-    first, second = chat(), chat()
-    planes = []
-    for server in (first, second):
-        server.backplane = RedisBackplane(server.service, redis_server.url)
-        server.backplane.start()
-        planes.append(server.backplane)
-    assert all(plane.wait_connected(True, timeout=10) for plane in planes)
+def test_a_failed_publish_does_not_stop_the_backplane(joined_servers):
+    first, second, planes = joined_servers
 
     class Broken:
         def publish(self, *args):

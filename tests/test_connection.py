@@ -431,19 +431,12 @@ def canned_raw_server():
     puts in the queue."""
     from gevent.server import StreamServer
 
-    from wsframework.http11 import read_head
-    from wsframework.streams import BufferedReader
-
-    from .helpers import response_101
+    from .helpers import answer_handshake
 
     outgoing = Queue()
 
     def handle(sock, address):
-        reader = BufferedReader(sock.recv_into)
-        head = read_head(reader).decode()
-        key = [line.split(":", 1)[1].strip() for line in head.split("\r\n")
-               if line.lower().startswith("sec-websocket-key")][0]
-        sock.sendall(response_101(key))
+        answer_handshake(sock)
         sock.sendall(outgoing.get(timeout=10))
         try:
             while sock.recv(65536):

@@ -118,22 +118,16 @@ def canned_frames():
     from gevent.queue import Queue
     from gevent.server import StreamServer
 
-    from wsframework.http11 import read_head
     from wsframework.parser import FrameParser
-    from wsframework.streams import BufferedReader
 
-    from .helpers import response_101
+    from .helpers import answer_handshake
 
     outgoing = Queue()
     frames = []
     done = Event()
 
     def handle(sock, address):
-        reader = BufferedReader(sock.recv_into)
-        head = read_head(reader).decode()
-        key = [line.split(":", 1)[1].strip() for line in head.split("\r\n")
-               if line.lower().startswith("sec-websocket-key")][0]
-        sock.sendall(response_101(key))
+        reader = answer_handshake(sock)
         sock.sendall(outgoing.get(timeout=10))
         parser = FrameParser(reader, expect_masked=True, max_frame_size=1 << 20,
                              max_message_size=1 << 20, assemble_fragments=False)
