@@ -683,3 +683,35 @@ class TheirServerCases:
         assert reported["code"] == self.initiator_reports(code)
         if self.INITIATOR_REPORTS_OWN_REASON:
             assert reported["reason"] == reason
+
+
+def websockets_clients(**defaults):
+    """Generator behind the ``their_client`` fixtures: yields
+    ``open(url, **kwargs)``, which returns an open ``websockets`` sync
+    client connection, and closes them all afterwards.  Its background
+    thread needs gevent's monkey-patching (``pytest-gevent``)."""
+    import gevent.monkey
+    from websockets.sync.client import connect as websockets_connect
+
+    if not (gevent.monkey.is_module_patched("socket")
+            and gevent.monkey.is_module_patched("threading")):
+        pytest.fail("the websockets sync client runs in a thread: run these tests with "
+                    "`pytest-gevent` (gevent monkey-patching) or they would deadlock",
+                    pytrace=False)
+    opened = []
+
+    def open_(url: str, **kwargs):
+        # Its close_timeout is longer than any wait here: websockets waits
+        # for the server to close TCP first (RFC 6455 7.1.1), so a server
+        # that does not would make the bounded waits fail.
+        options = {"max_size": 1 << 26, "open_timeout": STEP_TIMEOUT,
+                   "close_timeout": CLOSE_TIMEOUT, "ping_interval": None, **defaults}
+        options.update(kwargs)
+        ws = websockets_connect(url, **options)
+        opened.append(ws)
+        return ws.__enter__()
+
+    yield open_
+    for ws in opened:
+        ws.close_timeout = 1  # a failed test may leave one open
+        ws.__exit__(None, None, None)

@@ -20,15 +20,13 @@ from __future__ import annotations
 import os
 
 import gevent
-import gevent.monkey
 import pytest
 from gevent.queue import Empty, Queue
-from websockets.sync.client import connect as websockets_connect
 
 import wsframework
 from wsframework.extensions import parse_extension_header
 
-from .interop_cases import (CLOSE_TIMEOUT, CLOSE_WAIT, OurSide, describe_message, echo_body,
+from .interop_cases import (websockets_clients, CLOSE_TIMEOUT, CLOSE_WAIT, OurSide, describe_message, echo_body,
                             expected_steps, fragmented, run_handler)
 from .interop_peers import (BIG_MESSAGES, BINARY, FRAGMENT_BINARY_PARTS, FRAGMENT_TEXT_PARTS,
                             FRAGMENTED_BINARY, FRAGMENTED_TEXT, STEP_TIMEOUT, TEXT, Peers, command,
@@ -272,24 +270,7 @@ class TestWsClientCompressed:
 def their_client():
     """``open(url, **kwargs)``: a websockets sync client, with compression
     (its default), closed at teardown."""
-    if not (gevent.monkey.is_module_patched("socket")
-            and gevent.monkey.is_module_patched("threading")):
-        pytest.fail("run with `pytest-gevent`: the websockets sync client runs in a thread",
-                    pytrace=False)
-    opened = []
-
-    def open_(url, **kwargs):
-        options = {"max_size": 1 << 26, "open_timeout": STEP_TIMEOUT,
-                   "close_timeout": CLOSE_TIMEOUT, "ping_interval": None}
-        options.update(kwargs)
-        ws = websockets_connect(url, **options)
-        opened.append(ws)
-        return ws.__enter__()
-
-    yield open_
-    for ws in opened:
-        ws.close_timeout = 1
-        ws.__exit__(None, None, None)
+    yield from websockets_clients()
 
 
 def _spy_on_frames(ws):
@@ -330,7 +311,7 @@ class TestWebsocketsClientCompressed:
         assert ws.response.headers["Sec-WebSocket-Extensions"] == AGREED
         extension, received, sent = _spy_on_frames(ws)
         assert (extension.local_max_window_bits, extension.remote_max_window_bits) == (12, 12)
-        expected_received, expected_sent = [], []
+        expected_received = []
         for data in MESSAGES:
             ws.send(data)
             echoed = ws.recv(timeout=STEP_TIMEOUT)

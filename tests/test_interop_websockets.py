@@ -12,14 +12,13 @@
 from __future__ import annotations
 
 import gevent
-import gevent.monkey
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect as websockets_connect
 
 from .interop_cases import (CLOSE_TIMEOUT, CLOSE_WAIT, KEEPALIVE_CONFIG, OurSide,
                             TheirServerCases, check_keepalive_pongs, describe_message,
-                            echo_body, fragmented, frame_echo_body, keepalive_body, run_handler)
+                            echo_body, fragmented, frame_echo_body, keepalive_body, run_handler,
+                            websockets_clients)
 from .interop_peers import (BIG_MESSAGES, BINARY, CLOSE_CASES, CLOSE_IDS, FRAGMENT_BINARY_PARTS,
                             FRAGMENT_TEXT_PARTS, FRAGMENTED_BINARY, FRAGMENTED_TEXT,
                             STEP_TIMEOUT, TEXT, describe, large_binary, large_text,
@@ -37,32 +36,9 @@ class TestWebsocketsServer(TheirServerCases):
 @pytest.fixture
 def their_client():
     """``open(url, **kwargs)`` -> an open websockets sync client connection,
-    closed at teardown."""
-    if not (gevent.monkey.is_module_patched("socket")
-            and gevent.monkey.is_module_patched("threading")):
-        pytest.fail("the websockets sync client runs in a thread: run these tests with "
-                    "`pytest-gevent` (gevent monkey-patching) or they would deadlock",
-                    pytrace=False)
-    opened = []
-
-    def open_(url: str, **kwargs):
-        # Its close_timeout is longer than any wait here: websockets waits
-        # for the server to close TCP first (RFC 6455 7.1.1), so a server
-        # that does not would make the bounded waits below fail.
-        # No compression unless a test asks: websockets offers
-        # permessage-deflate by default.
-        options = {"max_size": 1 << 26, "open_timeout": STEP_TIMEOUT,
-                   "close_timeout": CLOSE_TIMEOUT, "ping_interval": None,
-                   "compression": None}
-        options.update(kwargs)
-        ws = websockets_connect(url, **options)
-        opened.append(ws)
-        return ws.__enter__()
-
-    yield open_
-    for ws in opened:
-        ws.close_timeout = 1  # a failed test may leave one open
-        ws.__exit__(None, None, None)
+    without compression unless a test asks (websockets offers
+    permessage-deflate by default), closed at teardown."""
+    yield from websockets_clients(compression=None)
 
 
 def recv(ws):

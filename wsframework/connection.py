@@ -35,8 +35,8 @@ from .close_codes import CLOSE_DESCRIPTIONS, is_valid_close_code
 from .events import EventEmitter
 from .exceptions import ConnectionClosedError, ProtocolError, WebSocketError
 from .extensions import Extension
-from .frame import (MAX_CONTROL_PAYLOAD, Opcode, WebSocketFrame, encode_close_payload,
-                    encode_frame, encode_header)
+from .frame import (MAX_CONTROL_PAYLOAD, WebSocketFrame, encode_close_payload, encode_frame,
+                    encode_header)
 from .message import WebSocketMessage
 from .parser import FrameParser
 from .streams import BufferedReader
