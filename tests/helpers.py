@@ -37,8 +37,11 @@ def handshake_request(path: str = "/", headers: dict | None = None,
 class RawClient:
     """A TCP client that speaks the protocol by hand."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port: int, source: str | None = None) -> None:
+        """Connect to 127.0.0.1:``port``, from the address ``source`` if given."""
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout=10,
+            source_address=(source, 0) if source else None)
         self.reader = BufferedReader(self.sock.recv_into)
         self.parser = FrameParser(self.reader, expect_masked=False, max_frame_size=1 << 26,
                                   max_message_size=1 << 26, assemble_fragments=False)

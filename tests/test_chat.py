@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 
 import pytest
 
@@ -236,3 +237,62 @@ def test_a_failed_publish_does_not_stop_the_backplane(joined_servers):
     planes[0]._client = good
     alice.send(type="message", text="delivered")
     assert bob.next("message")["text"] == "delivered"
+
+
+# ------------------------------------------------------------ hostile clients
+def test_rooms_are_bounded_oldest_empty_room_forgotten_first(chat):
+    server = chat(max_rooms=2)
+    alice = Member(server, "alice", room="a")
+    alice.next("welcome")
+    for room in ("a", "b"):
+        if room != "a":
+            alice.send(type="join", room=room, nick="alice")
+            alice.next("welcome")
+        alice.send(type="message", text=f"kept in {room}")
+        alice.next("message")
+    alice.send(type="join", room="c", nick="alice")    # a third room: "a" goes
+    alice.next("welcome")
+    assert sorted(server.service.rooms) == ["b", "c"]
+    bob = Member(server, "bob", room="b")               # "b" kept its history
+    assert [m["text"] for m in bob.next("welcome")["history"]] == ["kept in b"]
+    bob.send(type="join", room="c", nick="bob")         # "b" is empty again
+    bob.next("welcome")
+    carol = Member(server, "carol", room="a")           # "b" goes, "a" starts afresh
+    assert carol.next("welcome")["history"] == []
+    assert sorted(server.service.rooms) == ["a", "c"]
+
+
+def test_a_new_room_is_refused_when_every_room_has_members(chat):
+    server = chat(max_rooms=1)
+    alice = Member(server, "alice", room="a")
+    alice.next("welcome")
+    bob = Member(server, "bob", room="b")
+    assert "too many rooms" in bob.next("error")["error"]
+    bob.send(type="join", room="a", nick="bob")          # an existing room is fine
+    assert bob.next("welcome")["members"] == ["alice", "bob"]
+
+
+def test_slowloris_head_is_dropped_and_others_are_served(chat):
+    server = chat(handshake_timeout=0.3)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as slow:
+        slow.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the rest
+        assert slow.recv(1024) == b""                   # dropped at the timeout
+    alice = Member(server, "alice")
+    assert alice.next("welcome")["nick"] == "alice"
+
+
+def test_tls_handshake_of_the_chat_server_is_under_the_timeout(chat):
+    import ssl
+
+    import trustme
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost").configure_cert(context)
+    server = chat(ssl_context=context, handshake_timeout=0.3)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as silent:
+        assert silent.recv(1) == b""                    # no ClientHello: dropped
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    member = connect(f"wss://localhost:{server.port}/ws", ["chat"], tls_options=client_context)
+    member.send(json.dumps({"type": "join", "room": "lobby", "nick": "tls"}))
+    assert json.loads(member.receive(timeout=5).data)["type"] == "welcome"

@@ -65,6 +65,7 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         ("server", "workers"): args.workers, ("server", "certfile"): args.certfile,
         ("server", "keyfile"): args.keyfile, ("server", "log_level"): args.log_level,
         ("chat", "history"): args.history, ("chat", "max_text"): args.max_text,
+        ("chat", "max_rooms"): args.max_rooms,
         ("redis", "url"): args.redis,
     }
     settings: dict[str, dict[str, Any]] = {}
@@ -124,6 +125,7 @@ def _build_server(settings: dict[str, dict[str, Any]], listener: Any = None):
         return ChatServer(server_settings["host"], server_settings["port"],
                           history=settings["chat"]["history"],
                           max_text=settings["chat"]["max_text"],
+                          max_rooms=settings["chat"]["max_rooms"],
                           ssl_context=context, listener=listener, **settings["websocket"])
     except OSError as exc:
         raise SettingsError(f"cannot listen on {server_settings['host']}:"
@@ -267,6 +269,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING... [server.log_level]")
     serve.add_argument("--history", type=int, help="messages kept per room [chat.history]")
     serve.add_argument("--max-text", type=int, help="longest message text [chat.max_text]")
+    serve.add_argument("--max-rooms", type=int,
+                       help="rooms kept, empty ones with history included [chat.max_rooms]")
     serve.add_argument("--redis", metavar="URL", help="Redis backplane, redis://... [redis.url]")
     serve.set_defaults(run=_run_serve)
 

@@ -30,6 +30,12 @@ def _size(minimum: int) -> _Check:
     return check
 
 
+def _count(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "must be an int"
+    return None if value >= 1 else "must be >= 1"
+
+
 def _seconds(*, positive: bool) -> _Check:
     def check(value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -70,6 +76,16 @@ def _tls_options(value: Any) -> str | None:
     if value is None or isinstance(value, (dict, ssl.SSLContext)):
         return None
     return "must be a dict of TLS options or an ssl.SSLContext"
+
+
+def _origins(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset)):
+        return "must be a list of origins (str, or None for no Origin header)"
+    if not all(item is None or isinstance(item, str) for item in value):
+        return "must be a list of origins (str, or None for no Origin header)"
+    return None
 
 
 def _anything(value: Any) -> str | None:
@@ -121,6 +137,16 @@ SERVER_DEFAULTS: dict[str, tuple[Any, _Check]] = {
     # Port extension: seconds the ``request`` handlers have to accept or
     # reject (then 503); None waits forever, as WebSocket-Node does.
     "request_timeout": (30.0, _optional(_seconds(positive=True))),
+    # Port extensions: connections (accepted, or handshakes waiting for an
+    # answer) beyond these limits are refused with 503; None is no limit.
+    # Per IP counts the TCP peer address, never X-Forwarded-For.
+    "max_connections": (None, _optional(_count)),
+    "max_connections_per_ip": (None, _optional(_count)),
+    # Port extension: the Origin values accepted (exact, case-insensitive);
+    # others get 403 before any handler runs.  None in the list admits
+    # requests without an Origin header (non-browser clients); the default
+    # None checks nothing.  Against cross-site WebSocket hijacking.
+    "allowed_origins": (None, _origins),
 }
 
 CLIENT_DEFAULTS: dict[str, tuple[Any, _Check]] = {

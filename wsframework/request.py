@@ -116,13 +116,17 @@ class WebSocketRequest(EventEmitter):
         if self._resolved_event is not None:
             self._resolved_event.set()
 
-    def wait_resolved(self, timeout: float | None = None) -> bool:
-        """Block until the request is accepted or rejected."""
-        if self._resolved:
-            return True
+    def resolved_event(self) -> Event:
+        """A gevent ``Event`` set once the request is accepted or rejected."""
         if self._resolved_event is None:
             self._resolved_event = Event()
-        return self._resolved_event.wait(timeout)
+            if self._resolved:
+                self._resolved_event.set()
+        return self._resolved_event
+
+    def wait_resolved(self, timeout: float | None = None) -> bool:
+        """Block until the request is accepted or rejected."""
+        return self._resolved or self.resolved_event().wait(timeout)
 
     def accept(self, accepted_protocol: str | None = None, allowed_origin: str | None = None,
                cookies: Sequence[Mapping[str, Any]] | None = None) -> WebSocketConnection:

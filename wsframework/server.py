@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 import socket as _socket
 import ssl
+import time
 from typing import Any, Iterable
 
 import gevent
 from gevent.pywsgi import WSGIServer
 from gevent.server import StreamServer
+from gevent.socket import wait_read
 
 from .config import server_config
-from .connection import WebSocketConnection
+from .connection import WebSocketConnection, close_quietly
 from .events import EventEmitter
 from .exceptions import HandshakeError
 from .handshake import reject_response
@@ -66,6 +68,44 @@ def broadcast(connections: Iterable[WebSocketConnection], message: str | bytes) 
     return sent
 
 
+class _Place:
+    """One place among the server's connections (``max_connections``,
+    ``max_connections_per_ip``): taken when a handshake has been parsed,
+    given back when the request is rejected or its connection closes."""
+
+    __slots__ = ("server", "peer", "connection", "held")
+
+    def __init__(self, server: "WebSocketServer", peer: str) -> None:
+        self.server = server
+        self.peer = peer
+        self.connection: WebSocketConnection | None = None
+        self.held = True
+        server._held += 1
+        server._per_ip[peer] = server._per_ip.get(peer, 0) + 1
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            server = self.server
+            server._held -= 1
+            left = server._per_ip[self.peer] - 1
+            if left:
+                server._per_ip[self.peer] = left
+            else:
+                del server._per_ip[self.peer]
+
+    def accepted(self, connection: WebSocketConnection) -> None:
+        """``request_accepted``: the server tracks the connection until it closes."""
+        self.connection = connection
+        self.server._connections[connection] = None
+        connection.once("close", self.closed)
+        self.server.emit("connect", connection)
+
+    def closed(self, code: int, description: str) -> None:
+        self.release()
+        self.server._on_close(self.connection, code, description)
+
+
 class WebSocketServer(EventEmitter):
     """The WebSocket server of WebSocket-Node, on gevent.
 
@@ -81,6 +121,8 @@ class WebSocketServer(EventEmitter):
         self.config = server_config(config)
         self._connections: dict[WebSocketConnection, None] = {}
         self.pending_requests: list[WebSocketRequest] = []
+        self._held = 0                         # places taken (see _Place)
+        self._per_ip: dict[str, int] = {}
         self.http_server: Any = None
         self._owned = False
         self._previous_handle = None
@@ -180,11 +222,7 @@ class WebSocketServer(EventEmitter):
         closing handshakes, then stop the server."""
         server = self._server()
         server.stop_accepting()
-        connections = self.connections
-        self.close_all_connections(1001)
-        with gevent.Timeout(timeout, False):
-            for connection in connections:
-                connection.wait_closed()
+        self._close_gracefully(timeout)
         server.stop(timeout)
 
     def close_all_connections(self, reason_code: int = 1000,
@@ -202,10 +240,28 @@ class WebSocketServer(EventEmitter):
             if not request.resolved:
                 request.reject(503)
 
-    def shut_down(self) -> None:
-        """Stop taking upgrades, then close every connection."""
+    def shut_down(self, timeout: float | None = None) -> None:
+        """Shut down gracefully: stop taking upgrades, reject pending requests
+        (503), close every connection with 1001 (going away) after what was
+        already queued for it, and wait up to ``timeout`` seconds (default:
+        each connection's ``close_timeout``) for the closing handshakes.
+
+        Node's ``shutDown()`` closes with 1000 and does not wait.
+        """
         self.unmount()
-        self.close_all_connections()
+        self._close_gracefully(timeout)
+
+    def _close_gracefully(self, timeout: float | None) -> None:
+        """Close every connection with 1001 and wait for the handshakes."""
+        connections = self.connections
+        self.close_all_connections(1001, "Server shutting down")
+        me = gevent.getcurrent()
+        with gevent.Timeout(timeout, False):
+            for connection in connections:
+                # A connection read by this very greenlet cannot finish its
+                # handshake while we wait; its close timer ends it.
+                if connection._read_owner is not me:
+                    connection.wait_closed()
 
     # ------------------------------------------------------------ broadcast
     def broadcast(self, data: str | bytes) -> None:
@@ -277,26 +333,78 @@ class WebSocketServer(EventEmitter):
             request.reject(exc.status, str(exc), exc.headers)
             self.emit("upgrade_error", exc)
             return None
-        self.pending_requests.append(request)
-        request.once("request_resolved", self._on_resolved)
-        request.once("request_accepted", self._on_accepted)
-        if self.config["auto_accept_connections"]:
-            protocols = request.requested_protocols
-            try:
-                request.accept(protocols[0] if protocols else None, request.origin)
-            except ValueError as exc:       # an invalid protocol: rejected with 500
-                self.emit("upgrade_error", exc)
-        elif self.has_listeners("request"):
-            self.emit("request", request)
-        else:
-            request.reject(404, "No handler is configured to accept the connection.")
-        if not request.resolved:
-            timeout = self.config["request_timeout"]
-            if not request.wait_resolved(timeout) and not request.resolved:
-                logger.warning("request for %s from %s was neither accepted nor rejected "
-                               "within %s s", request.resource, peer, timeout)
-                request.reject(503, "The request was neither accepted nor rejected in time.")
+        allowed = self.config["allowed_origins"]
+        if allowed is not None and not _origin_allowed(request.origin, allowed):
+            logger.info("refused %s from %s: origin %r not allowed", request.resource, peer,
+                        request.origin)
+            request.reject(403, "Origin not allowed.")
+            return None
+        refusal = self._refusal(peer)
+        if refusal is not None:
+            logger.info("refused %s from %s: %s", request.resource, peer, refusal)
+            request.reject(503, refusal)
+            return None
+        place = _Place(self, peer)
+        try:
+            self.pending_requests.append(request)
+            request.once("request_resolved", self._on_resolved)
+            request.once("request_accepted", place.accepted)
+            if self.config["auto_accept_connections"]:
+                protocols = request.requested_protocols
+                try:
+                    request.accept(protocols[0] if protocols else None, request.origin)
+                except ValueError as exc:       # an invalid protocol: rejected with 500
+                    self.emit("upgrade_error", exc)
+            elif self.has_listeners("request"):
+                self.emit("request", request)
+            else:
+                request.reject(404, "No handler is configured to accept the connection.")
+            if not request.resolved:
+                self._await_answer(request, sock, peer)
+        finally:
+            if request.connection is None:
+                place.release()
         return request.connection
+
+    def _refusal(self, peer: str) -> str | None:
+        """Why a new connection from ``peer`` is over a limit, or None."""
+        limit = self.config["max_connections"]
+        if limit is not None and self._held >= limit:
+            return "The server has too many connections."
+        limit = self.config["max_connections_per_ip"]
+        if limit is not None and self._per_ip.get(peer, 0) >= limit:
+            return "Too many connections from this address."
+        return None
+
+    def _await_answer(self, request: WebSocketRequest, sock: Any, peer: str) -> None:
+        """Wait for the ``request`` handlers to accept or reject ``request``:
+        up to ``request_timeout`` (then 503), or until the client hangs up
+        (then the request leaves ``pending_requests`` and its socket is
+        closed; a late ``accept()`` gets a connection closed with 1006)."""
+        timeout = self.config["request_timeout"]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        resolved = request.resolved_event()
+        watcher = None if isinstance(sock, ssl.SSLSocket) else gevent.spawn(_hung_up, sock)
+        try:
+            gevent.wait([resolved] if watcher is None else [resolved, watcher],
+                        timeout=timeout, count=1)
+            if not request.resolved and watcher is not None and watcher.ready():
+                if watcher.value:
+                    self._on_resolved(request)
+                    close_quietly(sock)
+                    logger.info("client %s hung up before its request for %s was "
+                                "answered", peer, request.resource)
+                    return
+                # The client sent more already: nothing left to watch for.
+                resolved.wait(None if deadline is None
+                              else max(0.0, deadline - time.monotonic()))
+        finally:
+            if watcher is not None:
+                watcher.kill(block=False)
+        if not request.resolved:
+            logger.warning("request for %s from %s was neither accepted nor rejected "
+                           "within %s s", request.resource, peer, timeout)
+            request.reject(503, "The request was neither accepted nor rejected in time.")
 
     def _refuse(self, sock: Any, peer: str, exc: HandshakeError) -> None:
         """Answer a request we could not even parse."""
@@ -314,12 +422,23 @@ class WebSocketServer(EventEmitter):
         except ValueError:
             pass
 
-    def _on_accepted(self, connection: WebSocketConnection) -> None:
-        self._connections[connection] = None
-        connection.once("close", lambda code, description: self._on_close(
-            connection, code, description))
-        self.emit("connect", connection)
-
     def _on_close(self, connection: WebSocketConnection, code: int, description: str) -> None:
         self._connections.pop(connection, None)
         self.emit("close", connection, code, description)
+
+
+def _hung_up(sock: Any) -> bool:
+    """Wait until ``sock`` is readable: True if the peer closed (EOF or a
+    reset), False if it sent data."""
+    try:
+        wait_read(sock.fileno())
+        return not sock.recv(1, _socket.MSG_PEEK)
+    except OSError:
+        return True
+
+
+def _origin_allowed(origin: str | None, allowed: Any) -> bool:
+    if origin is None:
+        return None in allowed
+    origin = origin.lower()
+    return any(item is not None and item.lower() == origin for item in allowed)

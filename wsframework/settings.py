@@ -33,6 +33,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "chat": {
         "history": 50,
         "max_text": 4000,
+        "max_rooms": 1000,
     },
     "redis": {
         "url": None,
@@ -70,7 +71,8 @@ def _level(value: Any) -> str | None:
 _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
     "server": {"host": _string, "port": _integer(0, 65535), "workers": _integer(1, 256),
                "certfile": _optional_string, "keyfile": _optional_string, "log_level": _level},
-    "chat": {"history": _integer(0, 100000), "max_text": _integer(1, 10_000_000)},
+    "chat": {"history": _integer(0, 100000), "max_text": _integer(1, 10_000_000),
+             "max_rooms": _integer(1, 10_000_000)},
     "redis": {"url": _optional_string, "channel_prefix": _string},
 }
 

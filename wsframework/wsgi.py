@@ -24,6 +24,7 @@ import logging
 import socket as _socket
 from typing import Any
 
+import gevent
 from gevent import pywsgi
 
 from .config import server_config
@@ -117,6 +118,42 @@ class WebSocketHandler(pywsgi.WSGIHandler):
 
     websocket_class: type[WebSocketConnection] = GeventWebSocket
     websocket_config: dict[str, Any] = {}
+    _head_timer: Any = None
+
+    def _config(self) -> dict[str, Any]:
+        websocket_server = getattr(self.server, "websocket_server", None)
+        if websocket_server is not None:
+            return websocket_server.config
+        return server_config(getattr(self.server, "websocket_config", None)
+                             or self.websocket_config)
+
+    def handle_one_request(self) -> Any:
+        """One HTTP request, whose head (and, on a TLS server started with
+        ``do_handshake_on_connect=False``, the TLS handshake) must arrive
+        within ``handshake_timeout``: a slowloris client is dropped."""
+        timeout = self._config()["handshake_timeout"]
+        if timeout is None:
+            return super().handle_one_request()
+        timer = self._head_timer = gevent.Timeout(timeout)
+        timer.start()
+        try:
+            return super().handle_one_request()
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            logger.info("request head from %s timed out after %s s", self.client_address,
+                        timeout)
+            self.close_connection = True
+            return None
+        finally:
+            timer.close()
+            self._head_timer = None
+
+    def read_request(self, raw_requestline: str) -> Any:
+        result = super().read_request(raw_requestline)
+        if self._head_timer is not None:
+            self._head_timer.close()           # the head is in: the app has no deadline
+        return result
 
     def _is_websocket_upgrade(self) -> bool:
         upgrade = self.headers.get("Upgrade", "")

@@ -83,11 +83,14 @@ class ChatServer:
     WebSocketServer for ``/ws`` (subprotocol ``chat``)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, *, history: int = 50,
-                 max_text: int = 4000, ssl_context: Any = None, listener: Any = None,
-                 **websocket_config: Any) -> None:
-        self.service = ChatService(history=history, max_text=max_text)
+                 max_text: int = 4000, max_rooms: int = 1000, ssl_context: Any = None,
+                 listener: Any = None, **websocket_config: Any) -> None:
+        self.service = ChatService(history=history, max_text=max_text, max_rooms=max_rooms)
         self.backplane: Any = None
-        kwargs = {"ssl_context": ssl_context} if ssl_context is not None else {}
+        # The TLS handshake happens on the first read, under the handler's
+        # handshake_timeout (see WebSocketHandler.handle_one_request).
+        kwargs = {"ssl_context": ssl_context, "do_handshake_on_connect": False} \
+            if ssl_context is not None else {}
         self.http = pywsgi.WSGIServer(listener or (host, port), make_wsgi_app(self.health),
                                       log=None, error_log=logger, **kwargs)
         self.http.init_socket()
@@ -124,9 +127,7 @@ class ChatServer:
         """Graceful shutdown: stop accepting, close every connection with
         1001, wait for the close handshakes up to ``timeout``."""
         self.http.stop_accepting()
-        self.websockets.close_all_connections(1001, "Server shutting down")
-        for connection in self.websockets.connections:
-            connection.wait_closed(timeout)
+        self.websockets.shut_down(timeout)
         if self.backplane is not None:
             self.backplane.close()
         self.http.stop(timeout=timeout)

@@ -65,14 +65,21 @@ class ChatService:
     """Rooms and members of one process.
 
     ``history`` is how many messages a room keeps for newcomers;
-    ``max_text`` the longest message text accepted.  ``publish`` (set by
+    ``max_text`` the longest message text accepted; ``max_rooms`` bounds
+    the rooms kept: beyond it, the room left empty longest ago is forgotten
+    with its history, and when every room has members a join to a new room
+    is refused.  ``publish`` (set by
     a backplane) receives every event for other processes; events from
     them come back through :meth:`deliver`.
     """
 
-    def __init__(self, history: int = 50, max_text: int = 4000) -> None:
+    def __init__(self, history: int = 50, max_text: int = 4000,
+                 max_rooms: int = 1000) -> None:
         self.history = history
         self.max_text = max_text
+        self.max_rooms = max_rooms
+        # Insertion order is "empty since" order: a room is moved to the end
+        # when its last member leaves, so the first empty one is the oldest.
         self.rooms: dict[str, Room] = {}
         self.publish: Callable[[str, dict], None] | None = None
         self._next_id = 0
@@ -126,9 +133,12 @@ class ChatService:
         if room is not None and room.members.get(nick) not in (None, connection):
             self._error(connection, f"the nickname {nick!r} is taken in {room_name}")
             return
-        self._leave(member)
         if room is None:
-            room = self.rooms[room_name] = Room(room_name, self.history)
+            room = self._new_room(room_name)
+            if room is None:
+                self._error(connection, "the server has too many rooms; join an existing one")
+                return
+        self._leave(member)
         member.nick, member.room = nick, room
         room.members[nick] = connection
         connection.send(json.dumps({
@@ -179,8 +189,23 @@ class ChatService:
         room.members.pop(member.nick, None)
         self._emit(room, {"type": "left", "room": room.name, "nick": member.nick,
                           "time": time.time()})
-        if not room.members and not room.history:
+        if not room.members:
             self.rooms.pop(room.name, None)
+            if room.history:                    # kept, as the newest empty room
+                self.rooms[room.name] = room
+
+    def _new_room(self, name: str) -> Room | None:
+        """Make room ``name``, forgetting the oldest empty room if there are
+        ``max_rooms`` already; None when every room has members."""
+        if len(self.rooms) >= self.max_rooms:
+            empty = next((r for r in self.rooms.values() if not r.members), None)
+            if empty is None:
+                logger.warning("room %r refused: %d rooms, all with members",
+                               name, len(self.rooms))
+                return None
+            del self.rooms[empty.name]
+        room = self.rooms[name] = Room(name, self.history)
+        return room
 
     # ------------------------------------------------------------ delivery
     def _emit(self, room: Room, event: dict, exclude: WebSocketConnection | None = None) -> None:
@@ -197,7 +222,9 @@ class ChatService:
         if room is None:
             if event.get("type") != "message":
                 return
-            room = self.rooms[room_name] = Room(room_name, self.history)
+            room = self._new_room(room_name)
+            if room is None:
+                return
         if event.get("type") == "message":
             room.history.append(event)
         members = [c for c in room.members.values() if c is not exclude]
