@@ -59,9 +59,12 @@ setup(
             "flask>=2.2",
             "redis>=4.5",
             "selenium>=4.11",
+            "websocket-client>=1.6",
         ],
         "flask": ["flask>=2.2"],
         "redis": ["redis>=4.5"],
+        "docs": ["sphinx>=7.4", "myst-parser>=3.0", "furo>=2024.1.29", "sphinx-design>=0.6"],
+        "bench": ["matplotlib>=3.5"],
     },
     entry_points={"console_scripts": ["wsframework=wsframework.cli:main"]},
     classifiers=[

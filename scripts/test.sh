@@ -18,7 +18,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 VENV="${WSF_VENV:-.venv}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+# The docs extra too: tests/test_docs.py builds the docs and runs their samples.
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,docs]'
 npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
 if [ $# -gt 0 ]; then
   exec "$VENV/bin/pytest-gevent" "$@"

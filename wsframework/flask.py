@@ -46,6 +46,7 @@ class Sock:
         self.app = app
 
     def init_app(self, app: Any) -> None:
+        """Bind to ``app`` later (the Flask application-factory pattern)."""
         self.app = app
 
     def route(self, path: str, protocol: str | None = "*",

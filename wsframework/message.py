@@ -22,10 +22,12 @@ class WebSocketMessage:
 
     @classmethod
     def text(cls, data: str) -> "WebSocketMessage":
+        """A text message holding ``data``."""
         return cls("utf8", utf8_data=data)
 
     @classmethod
     def binary(cls, data: bytes) -> "WebSocketMessage":
+        """A binary message holding ``data``."""
         return cls("binary", binary_data=data)
 
     @property
@@ -35,6 +37,7 @@ class WebSocketMessage:
 
     @property
     def is_text(self) -> bool:
+        """Whether this is a text message (``type == "utf8"``)."""
         return self.type == "utf8"
 
     def __eq__(self, other: object) -> bool:

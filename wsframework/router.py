@@ -99,6 +99,9 @@ class WebSocketRouter(EventEmitter):
     # -------------------------------------------------------------- routes
     @staticmethod
     def path_to_regexp(path: str | Pattern[str]) -> Pattern[str]:
+        """The pattern a route's path matches: ``"*"`` anything, a string
+        exactly (``{name}`` parts match one path segment), a compiled regex
+        as given (searched, not anchored, as in Node)."""
         return path_to_regexp(path)
 
     def _key(self, path: Any, protocol: str | None) -> tuple[str, str | None]:
@@ -193,5 +196,6 @@ class WebSocketRouterRequest(EventEmitter):
 
     def reject(self, status: int = 403, reason: str | None = None,
                extra_headers: Mapping[str, str] | None = None) -> None:
+        """Refuse the request (see :meth:`WebSocketRequest.reject`)."""
         self.websocket_request.reject(status, reason, extra_headers)
         self.emit("request_rejected", self)

@@ -3,7 +3,7 @@ like the ``url.parse(resource, true)`` object WebSocket-Node exposes."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 __all__ = ["ResourceURL"]
 
@@ -16,7 +16,14 @@ class ResourceURL:
     __slots__ = ("href", "pathname", "search", "query", "hash")
 
     def __init__(self, resource: str) -> None:
-        parts = urlsplit(resource)
+        try:
+            parts = urlsplit(resource)
+        except ValueError:
+            # An authority urlsplit refuses ("//[", a bad IP literal): read
+            # the whole target as path, query and fragment instead.
+            rest, _, fragment = resource.partition("#")
+            path, _, query = rest.partition("?")
+            parts = SplitResult("", "", path, query, fragment)
         self.href = resource
         self.pathname = parts.path or "/"
         self.search = f"?{parts.query}" if parts.query else ""
@@ -28,6 +35,7 @@ class ResourceURL:
 
     @property
     def path(self) -> str:
+        """``pathname`` plus ``search``."""
         return self.pathname + self.search
 
     def __repr__(self) -> str:

@@ -98,6 +98,7 @@ class W3CWebSocket:
     # ------------------------------------------------------------ attributes
     @property
     def binaryType(self) -> str:  # noqa: N802
+        """``"arraybuffer"``, the only value (binary messages arrive as bytes)."""
         return self._binary_type
 
     @binaryType.setter
@@ -113,11 +114,13 @@ class W3CWebSocket:
 
     # --------------------------------------------------------------- events
     def addEventListener(self, type: str, listener: Callable) -> None:  # noqa: N802
+        """Call ``listener(event)`` for each ``type`` event (once per listener)."""
         listeners = self._listeners.setdefault(type, [])
         if listener not in listeners:
             listeners.append(listener)
 
     def removeEventListener(self, type: str, listener: Callable) -> None:  # noqa: N802
+        """Stop calling ``listener`` for ``type`` events."""
         listeners = self._listeners.get(type)
         if listeners and listener in listeners:
             listeners.remove(listener)
