@@ -84,9 +84,11 @@ class EventEmitter:
         return [h.fn if isinstance(h, _Once) else h for h in handlers]
 
     def listener_count(self, event: str) -> int:
+        """How many handlers ``event`` has."""
         return len(self._events.get(event, ())) if self._events else 0
 
     def has_listeners(self, event: str) -> bool:
+        """Whether ``event`` has any handler."""
         return bool(self._events and self._events.get(event))
 
     def emit(self, event: str, *args: Any) -> bool:
@@ -99,7 +101,15 @@ class EventEmitter:
                 self._remove_wrapper(event, handler)
                 handler = handler.fn
             try:
-                handler(*args)
+                # Spelled-out calls for the common arities: a Python handler
+                # then runs in the same C frame (``f(*args)`` would add one,
+                # and a greenlet blocked in a handler saves its C stack).
+                if len(args) == 1:
+                    handler(args[0])
+                elif not args:
+                    handler()
+                else:
+                    handler(*args)
             except Exception:
                 logger.exception("%s handler for %r raised", type(self).__name__, event)
         return True

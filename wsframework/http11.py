@@ -34,12 +34,31 @@ class Headers:
     the first value (None when absent), ``get_all`` every value.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_list", "_raw")
 
-    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items = [(str(name), str(value)) for name, value in items]
+    def __init__(self, items: Iterable[tuple[str, str]] = (), *,
+                 raw: bytes | None = None) -> None:
+        self._list: list[tuple[str, str]] | None = [
+            (str(name), str(value)) for name, value in items]
+        self._raw = raw
+
+    @property
+    def _items(self) -> list[tuple[str, str]]:
+        items = self._list
+        if items is None:                   # compacted: parse the head again
+            items = self._list = _parse_headers(self._raw)._list
+        return items
+
+    def compact(self) -> None:
+        """Forget the parsed pairs if the raw header lines are kept (they
+        are parsed again when next needed): an accepted request then holds
+        one bytes object instead of a list of strings while its connection
+        lives."""
+        if self._raw is not None:
+            self._list = None
 
     def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of header ``name``, or ``default``."""
         name = name.lower()
         for key, value in self._items:
             if key.lower() == name:
@@ -47,6 +66,7 @@ class Headers:
         return default
 
     def get_all(self, name: str, default: list | None = None) -> list[str] | None:
+        """Every value of header ``name``, in order, or ``default``."""
         name = name.lower()
         values = [value for key, value in self._items if key.lower() == name]
         return values or default
@@ -58,12 +78,15 @@ class Headers:
         return isinstance(name, str) and self.get(name) is not None
 
     def keys(self) -> list[str]:
+        """The header names, in order, as received (repeated ones repeated)."""
         return [key for key, _ in self._items]
 
     def values(self) -> list[str]:
+        """The header values, in order."""
         return [value for _, value in self._items]
 
     def items(self) -> list[tuple[str, str]]:
+        """The (name, value) pairs, in order."""
         return list(self._items)
 
     def __iter__(self):
@@ -129,6 +152,7 @@ class HttpRequest:
 
     @property
     def url(self) -> str:
+        """The request target (Node's ``httpRequest.url``); same as ``path``."""
         return self.path
 
     def __repr__(self) -> str:
@@ -151,10 +175,12 @@ class HttpResponse:
 
     @property
     def status_code(self) -> int:
+        """``status``, in Node's spelling (``statusCode``)."""
         return self.status
 
     @property
     def status_message(self) -> str:
+        """``reason``, in Node's spelling (``statusMessage``)."""
         return self.reason
 
     def __repr__(self) -> str:
@@ -182,7 +208,7 @@ def _parse_headers(lines: bytes) -> Headers:
         raise HandshakeError(f"Malformed HTTP headers: {exc}.", 431) from None
     if message.defects:
         raise HandshakeError("Malformed HTTP headers.", 400)
-    return Headers(message.items())
+    return Headers(message.items(), raw=lines)
 
 
 def parse_request(head: bytes) -> HttpRequest:

@@ -18,7 +18,7 @@ from .exceptions import HandshakeError, WebSocketError
 from .handshake import accept_response, check_request, reject_response
 from .headers import (invalid_token_char, parse_extensions, parse_forwarded_for,
                       parse_protocols)
-from .http11 import HttpRequest
+from .http11 import Headers, HttpRequest
 from .url import ResourceURL
 
 __all__ = ["WebSocketRequest"]
@@ -172,6 +172,11 @@ class WebSocketRequest(EventEmitter):
         connection.remote_addresses = list(self.remote_addresses)
         self.connection = connection
         self.requested_protocols = None
+        # Parsed again if read later: a handler that keeps ``request`` for
+        # the connection's life should not keep every header string too.
+        headers = self.http_request.headers
+        if isinstance(headers, Headers):          # not pywsgi's, from the WSGI handler
+            headers.compact()
         try:
             self.socket.sendall(response)
             lost = False

@@ -83,6 +83,8 @@ class GeventWebSocket(WebSocketConnection):
         return super().send(message, callback)
 
     def close(self, code: int = 1000, message: bytes | str = b"") -> None:  # type: ignore[override]
+        """Start the closing handshake with ``code`` and the reason
+        ``message`` (bytes or str), gevent-websocket's signature."""
         if isinstance(message, bytes):
             message = message.decode("utf-8", "replace")
         super().close(code, message or None)
@@ -94,11 +96,13 @@ class GeventWebSocket(WebSocketConnection):
 
     @property
     def path(self) -> str | None:
+        """``PATH_INFO`` of the upgrade request."""
         environ = getattr(self, "environ", None)
         return environ.get("PATH_INFO") if environ else None
 
     @property
     def origin(self) -> str | None:
+        """The ``Origin`` header of the upgrade request, or None."""
         environ = getattr(self, "environ", None)
         return environ.get("HTTP_ORIGIN") if environ else None
 
@@ -160,6 +164,8 @@ class WebSocketHandler(pywsgi.WSGIHandler):
         return "websocket" in upgrade.lower()
 
     def run_application(self) -> None:
+        """pywsgi's hook: an upgrade request is handled here, any other
+        request goes to the WSGI app as usual."""
         if not self._is_websocket_upgrade():
             super().run_application()
             return
