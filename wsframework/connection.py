@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator
 
 import gevent
 from gevent import getcurrent
+from gevent.socket import socket as GeventSocket
 from gevent.event import Event
 
 from .close_codes import CLOSE_DESCRIPTIONS, is_valid_close_code
@@ -53,8 +54,67 @@ CLOSED = "closed"
 
 _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 _BYTES_LIKE = (bytes, bytearray, memoryview)
+# Buffers per sendmsg call (the usual IOV_MAX).
+_IOV_MAX = 1024
+# Headers of unmasked, unfragmented text and binary frames shorter than 126.
+_SMALL_TEXT_HEADS = [bytes((0x81, n)) for n in range(126)]
+_SMALL_BINARY_HEADS = [bytes((0x82, n)) for n in range(126)]
 
 Callback = Callable[[Exception | None], Any]
+
+
+def _os_socket(sock: Any) -> Any:
+    """The OS-level socket inside a plain (not TLS) gevent socket, or None."""
+    if type(sock) is not GeventSocket:
+        return None
+    try:
+        raw = sock._sock
+        raw.sendmsg                        # noqa: B018 - a closed one raises here
+        return raw if raw.fileno() >= 0 else None
+    except (OSError, AttributeError):    # already closed
+        return None
+
+
+def _sender(sock: Any) -> Callable[[bytes], int]:
+    """``send(data)`` that never waits, for sockets other than plain gevent
+    ones (gevent's SSL sockets take a ``timeout`` of 0.0)."""
+    def send(data: bytes) -> int:
+        return sock.send(data, 0, 0.0)
+    return send
+
+
+class _ReaderChecks:
+    """Connections whose consumer stopped reading, checked together once
+    per turn of their event loop (one loop callback for all of them, rather
+    than one per received message)."""
+
+    __slots__ = ("loop", "pending")
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.pending: list[WebSocketConnection] = []
+
+    def add(self, connection: "WebSocketConnection") -> None:
+        pending = self.pending
+        if not pending:
+            self.loop.run_callback(self._run)
+        pending.append(connection)
+
+    def _run(self) -> None:
+        pending, self.pending = self.pending, []
+        for connection in pending:
+            connection._check_reader()
+
+
+# One per event loop (gevent's hubs are per thread).
+_reader_checks: dict[Any, _ReaderChecks] = {}
+
+
+def _checks_for(loop: Any) -> _ReaderChecks:
+    checks = _reader_checks.get(loop)
+    if checks is None:
+        checks = _reader_checks[loop] = _ReaderChecks(loop)
+    return checks
 
 
 class _ReadInterrupted(Exception):
@@ -150,7 +210,8 @@ class WebSocketConnection(EventEmitter):
         "_read_owner", "_background", "_resumed", "_closed", "_close_emitted",
         "_close_timer", "_keepalive_timer", "_keepalive_at", "_last_receive",
         "_ping_sent_at", "_loop", "_check_scheduled", "_socket_closed",
-        "_close_when_flushed", "_close_received", "_recv_into", "_waiting", "_queue_full", "_queue_bytes", "_queue_byte_limit",
+        "_close_when_flushed", "_close_received", "_recv_into", "_waiting", "_drained",
+        "_wait_readable", "_read_event", "_checks", "_sendmsg", "_queue_full", "_queue_bytes", "_queue_byte_limit",
         "_consumer_idle", "_buffer_limit", "_room",
         "__weakref__",
     )
@@ -194,8 +255,20 @@ class WebSocketConnection(EventEmitter):
         self._queue_bytes = 0
         self._consumer_idle: Event | None = None
 
-        self._recv_into = socket.recv_into
         self._waiting = False
+        self._drained = False
+        raw = _os_socket(socket)
+        if raw is not None:
+            # The hot path talks to the OS socket itself and waits on gevent's
+            # watcher (gevent's wrappers cost a frame and, for the receive
+            # that finds nothing, an exception per message).
+            self._recv_into = raw.recv_into
+            self._wait_readable = socket._wait
+            self._read_event = socket._read_event
+        else:
+            self._recv_into = socket.recv_into
+            self._wait_readable = None
+            self._read_event = None
         self._queue_full = False
         self._reader = BufferedReader(self._receive, initial_data)
         self._parser = FrameParser(
@@ -205,7 +278,8 @@ class WebSocketConnection(EventEmitter):
             assemble_fragments=self.assemble_fragments,
             extensions=[e for e in self.extensions if isinstance(e, Extension)])
 
-        self._send = socket.send
+        self._send = raw.send if raw is not None else _sender(socket)
+        self._sendmsg = raw.sendmsg if raw is not None else None
         # gevent's SSL sockets cannot try a send without waiting.
         self._try_send_ok = not isinstance(socket, ssl.SSLSocket)
         self._out: deque | None = None
@@ -228,6 +302,7 @@ class WebSocketConnection(EventEmitter):
         self._check_scheduled = False
 
         self._loop = gevent.get_hub().loop
+        self._checks = _checks_for(self._loop)
         self._close_timer = None
         self._keepalive_timer = None
         self._keepalive_at = 0.0
@@ -258,6 +333,15 @@ class WebSocketConnection(EventEmitter):
         (a ``drain`` event follows), else True.  ``callback(error)`` is
         called once the message is written (``error`` None) or failed.
         """
+        kind = type(data)
+        if (kind is str or kind is bytes) and not self.extensions and not \
+                self.mask_outgoing_packets and self.state == OPEN:
+            # A server's message without extensions: framed right here.
+            payload = data.encode("utf-8") if kind is str else data
+            n = len(payload)
+            if n < 126:
+                head = _SMALL_TEXT_HEADS[n] if kind is str else _SMALL_BINARY_HEADS[n]
+                return self._write(head + payload, callback, message=True)
         if isinstance(data, _BYTES_LIKE):
             return self.send_bytes(data, callback)
         if data is None:
@@ -288,9 +372,11 @@ class WebSocketConnection(EventEmitter):
             raise error
         return self._write(self._encode_message(opcode, payload), callback, message=True)
 
-    def _encode_message(self, opcode: int, payload: bytes) -> bytes:
+    def _encode_message(self, opcode: int, payload: bytes) -> bytes | list:
         """The frames of one message: transformed by the extensions, then
-        split at ``fragmentation_threshold``, in one buffer."""
+        split at ``fragmentation_threshold``: one buffer, or for a
+        fragmented message the list of its pieces (headers and payload
+        slices), which :meth:`_write` hands to ``sendmsg`` uncopied."""
         rsv = 0
         if self.extensions:
             for extension in self.extensions:
@@ -319,7 +405,7 @@ class WebSocketConnection(EventEmitter):
                 pieces.append(encode_header(opcode if first else 0, len(chunk), fin=fin,
                                             rsv=rsv if first else 0))
                 pieces.append(chunk)
-        return b"".join(pieces)
+        return pieces
 
     def send_frame(self, frame: WebSocketFrame, callback: Callback | None = None) -> bool:
         """Write one frame as given, masked if this side masks (Node API)."""
@@ -356,13 +442,30 @@ class WebSocketConnection(EventEmitter):
                 _call(callback, ConnectionClosedError("the socket is closed"))
             return False
         out = self._out
+        tried = False
+        if type(data) is list:              # the pieces of a fragmented message
+            if out or self._sendmsg is None:
+                data = b"".join(data)
+            else:
+                tried = True
+                try:
+                    data = self._send_pieces(data)
+                except OSError as exc:
+                    self._on_socket_error(exc, "write")
+                    if callback is not None:
+                        _call(callback, exc)
+                    return False
+                if data is None:
+                    if callback is not None:
+                        _call(callback, None)
+                    return True
         if message and out and self._out_size + len(data) > self._buffer_limit:
             if not self._make_room(len(data), callback):
                 return False
             out = self._out
-        if not out and self._try_send_ok:
+        if not out and self._try_send_ok and not tried:
             try:
-                sent = self._send(data, 0, 0.0)
+                sent = self._send(data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as exc:
@@ -389,6 +492,27 @@ class WebSocketConnection(EventEmitter):
             self.output_buffer_full = True
             return False
         return True
+
+    def _send_pieces(self, pieces: list) -> bytes | None:
+        """``sendmsg`` the pieces without joining them; None once all are
+        sent, else what the socket did not take, joined (to be queued)."""
+        sendmsg = self._sendmsg
+        start, total = 0, len(pieces)
+        while start < total:
+            batch = pieces[start:start + _IOV_MAX]
+            try:
+                sent = sendmsg(batch)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            for index, piece in enumerate(batch):
+                size = len(piece)
+                if sent < size:
+                    rest = [memoryview(piece)[sent:], *batch[index + 1:],
+                            *pieces[start + len(batch):]]
+                    return b"".join(rest)
+                sent -= size
+            start += len(batch)
+        return None
 
     def _make_room(self, size: int, callback: Callback | None) -> bool:
         """The outgoing queue is full (a slow consumer): apply the
@@ -559,9 +683,13 @@ class WebSocketConnection(EventEmitter):
                     self._schedule_reader_check()
 
     def _schedule_reader_check(self) -> None:
+        """After the consumer's read returns: if it does not read again by
+        the next turn of the loop, start the background reader (pings and
+        close frames must still be answered)."""
         if not self._check_scheduled:
             self._check_scheduled = True
-            self._loop.run_callback(self._check_reader)
+            self._checks.add(self)
+
 
     def _check_reader(self) -> None:
         self._check_scheduled = False
@@ -628,9 +756,30 @@ class WebSocketConnection(EventEmitter):
                 self._last_receive = self._loop.now()
 
     def _receive(self, view: memoryview) -> int:
+        wait = self._wait_readable
+        if wait is None:                    # not a plain gevent socket
+            self._waiting = True
+            try:
+                return self._recv_into(view)
+            finally:
+                self._waiting = False
+        if self._drained:
+            # The last receive emptied the kernel's buffer: rather than try
+            # (and fail) again, wait until the socket is readable.
+            self._wait_for_data(wait)
+        while True:
+            try:
+                n = self._recv_into(view)
+                break
+            except (BlockingIOError, InterruptedError):
+                self._wait_for_data(wait)
+        self._drained = n < len(view)
+        return n
+
+    def _wait_for_data(self, wait: Callable[[Any], None]) -> None:
         self._waiting = True
         try:
-            return self._recv_into(view)
+            wait(self._read_event)
         finally:
             self._waiting = False
 
@@ -664,7 +813,8 @@ class WebSocketConnection(EventEmitter):
         if self._close_received:
             return None  # nothing may follow a close frame; ignore it
         if type(event) is WebSocketMessage:
-            if self.has_listeners("message"):
+            events = self._events
+            if events and events.get("message"):
                 self.emit("message", event)
                 return None
             return event

@@ -94,6 +94,14 @@ class FrameParser:
             message = self._small_message()
             if message is not None:
                 return message
+            reader = self.reader
+            if len(reader.buf) - reader.pos < 2:
+                # Nothing buffered (the usual case between round trips):
+                # wait for data here, then try the one-step path again.
+                reader.fill()
+                message = self._small_message()
+                if message is not None:
+                    return message
         while True:
             if not self._in_frame:
                 self._read_header()

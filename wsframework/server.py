@@ -414,7 +414,8 @@ class WebSocketServer(EventEmitter):
         timeout = self.config["request_timeout"]
         deadline = None if timeout is None else time.monotonic() + timeout
         resolved = request.resolved_event()
-        watcher = None if isinstance(sock, ssl.SSLSocket) else gevent.spawn(_hung_up, sock)
+        watcher = None if isinstance(sock, ssl.SSLSocket) or request.resolved \
+            else gevent.spawn(_hung_up, sock)
         try:
             gevent.wait([resolved] if watcher is None else [resolved, watcher],
                         timeout=timeout, count=1)
@@ -461,9 +462,12 @@ def _hung_up(sock: Any) -> bool:
     """Wait until ``sock`` is readable: True if the peer closed (EOF or a
     reset), False if it sent data."""
     try:
-        wait_read(sock.fileno())
+        fileno = sock.fileno()
+        if fileno < 0:                      # answered and closed meanwhile
+            return False
+        wait_read(fileno)
         return not sock.recv(1, _socket.MSG_PEEK)
-    except OSError:
+    except (OSError, ValueError):           # ValueError: closed while waiting
         return True
 
 
