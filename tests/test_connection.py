@@ -191,6 +191,26 @@ def test_incoming_fragments_are_assembled(make_server):
     assert (echo.opcode, echo.binary_payload) == (0x1, "κό!".encode())
 
 
+def test_pipelined_messages_are_answered_in_order_with_control_frames(make_server):
+    """Many messages in one write: the echoes (gathered into few sends while
+    more input waits) come back complete and in order, and a ping or the
+    close in the same write is answered after the echoes before it."""
+    server = make_server(echo_handler)
+    raw = RawClient(server.port)
+    raw.handshake()
+    burst = b"".join(encode_frame(0x1, f"m{i}".encode(), mask=True) for i in range(300))
+    burst += encode_frame(0x9, b"after 300", mask=True)
+    burst += b"".join(encode_frame(0x2, bytes([i]) * 40, mask=True) for i in range(100))
+    burst += encode_frame(0x8, struct.pack("!H", 1000) + b"bye", mask=True)
+    raw.send_raw(burst)
+    got = [raw.read_frame() for _ in range(402)]
+    assert [f.binary_payload for f in got[:300]] == [f"m{i}".encode() for i in range(300)]
+    assert (got[300].opcode, got[300].binary_payload) == (0xA, b"after 300")
+    assert [f.binary_payload for f in got[301:401]] == [bytes([i]) * 40 for i in range(100)]
+    assert (got[401].opcode, got[401].close_status) == (0x8, 1000)
+    assert raw.read_until_eof() == b""
+
+
 # ------------------------------------------------------- control frames
 def test_ping_pong_events(pair):
     server_side, client, _ = pair()

@@ -279,3 +279,20 @@ def test_shut_down_refuses_new_connections_and_pending_requests(make_server):
     assert waiting.request(b"").status == 503
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=2)
+
+
+# ------------------------------------------------------------ head limits
+def test_too_many_headers_get_431_over_a_socket(make_server):
+    server = make_server(echo_handler)
+    headers = {f"X-Filler-{i}": "x" for i in range(150)}
+    response = RawClient(server.port).request(handshake_request(headers=headers))
+    assert response.status == 431
+    client = connect(server.url)                # and the server keeps serving
+    client.send("still here")
+    assert client.receive(timeout=5).data == "still here"
+
+
+def test_an_overlong_request_line_gets_431(make_server):
+    server = make_server(echo_handler)
+    response = RawClient(server.port).request(handshake_request("/" + "a" * 20000))
+    assert response.status == 431

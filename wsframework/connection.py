@@ -56,6 +56,8 @@ _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 # Buffers per sendmsg call (the usual IOV_MAX).
 _IOV_MAX = 1024
+# Most bytes of small messages gathered into one send while more input waits.
+_CORK_LIMIT = 0x10000
 # Headers of unmasked, unfragmented text and binary frames shorter than 126.
 _SMALL_TEXT_HEADS = [bytes((0x81, n)) for n in range(126)]
 _SMALL_BINARY_HEADS = [bytes((0x82, n)) for n in range(126)]
@@ -211,7 +213,7 @@ class WebSocketConnection(EventEmitter):
         "_close_timer", "_keepalive_timer", "_keepalive_at", "_last_receive",
         "_ping_sent_at", "_loop", "_check_scheduled", "_socket_closed",
         "_close_when_flushed", "_close_received", "_recv_into", "_waiting", "_drained",
-        "_wait_readable", "_read_event", "_checks", "_sendmsg", "_queue_full", "_queue_bytes", "_queue_byte_limit",
+        "_wait_readable", "_read_event", "_checks", "_sendmsg", "_cork", "_cork_size", "_queue_full", "_queue_bytes", "_queue_byte_limit",
         "_consumer_idle", "_buffer_limit", "_room",
         "__weakref__",
     )
@@ -284,6 +286,8 @@ class WebSocketConnection(EventEmitter):
         self._try_send_ok = not isinstance(socket, ssl.SSLSocket)
         self._out: deque | None = None
         self._out_size = 0
+        self._cork: list | None = None
+        self._cork_size = 0
         self._flusher = None
         self._flushed: Event | None = None
         self._callbacks: deque | None = None
@@ -441,6 +445,24 @@ class WebSocketConnection(EventEmitter):
             if callback is not None:
                 _call(callback, ConnectionClosedError("the socket is closed"))
             return False
+        if self._cork is not None:
+            if (message and callback is None and type(data) is bytes
+                    and self._cork_size < _CORK_LIMIT):
+                self._cork.append(data)
+                self._cork_size += len(data)
+                return True
+            self._uncork()                  # what was corked goes first
+        elif (message and callback is None and type(data) is bytes and not self._out
+              and len(data) < _CORK_LIMIT and self._try_send_ok
+              and len(self._reader.buf) > self._reader.pos):
+            # More input is already buffered, so the consumer will be back
+            # at once: gather its replies into one send, made before this
+            # connection next waits for input or, at the latest, on the
+            # next turn of the loop.
+            self._cork = [data]
+            self._cork_size = len(data)
+            self._loop.run_callback(self._uncork)
+            return True
         out = self._out
         tried = False
         if type(data) is list:              # the pieces of a fragmented message
@@ -492,6 +514,14 @@ class WebSocketConnection(EventEmitter):
             self.output_buffer_full = True
             return False
         return True
+
+    def _uncork(self) -> None:
+        """Write the corked messages (see :meth:`_write`) in one send."""
+        cork = self._cork
+        if cork is not None:
+            self._cork = None
+            self._cork_size = 0
+            self._write(cork[0] if len(cork) == 1 else b"".join(cork))
 
     def _send_pieces(self, pieces: list) -> bytes | None:
         """``sendmsg`` the pieces without joining them; None once all are
@@ -601,6 +631,7 @@ class WebSocketConnection(EventEmitter):
         Returns False if ``timeout`` passed first.  The blocking-style
         counterpart of waiting for ``drain``.
         """
+        self._uncork()
         if not self._out or self._socket_closed:
             return True
         if self._flushed is None:
@@ -611,7 +642,7 @@ class WebSocketConnection(EventEmitter):
     @property
     def buffered_amount(self) -> int:
         """Bytes accepted by ``send*`` and not yet written to the socket."""
-        return self._out_size
+        return self._out_size + self._cork_size
 
     # ------------------------------------------------------------ receiving
     def receive(self, timeout: float | None = None) -> WebSocketMessage | None:
@@ -756,6 +787,8 @@ class WebSocketConnection(EventEmitter):
                 self._last_receive = self._loop.now()
 
     def _receive(self, view: memoryview) -> int:
+        if self._cork is not None:
+            self._uncork()                  # replies out before we wait for more
         wait = self._wait_readable
         if wait is None:                    # not a plain gevent socket
             self._waiting = True

@@ -54,18 +54,24 @@ def broadcast(connections: Iterable[WebSocketConnection], message: str | bytes) 
         opcode, payload = 0x2, bytes(message)
     else:
         raise TypeError("message must be str (text) or bytes-like (binary)")
-    shared: dict[tuple[int, bool], bytes] = {}
+    size = len(payload)
+    whole = None                # the one-frame encoding, shared by most connections
+    shared: dict[int, bytes | list] = {}     # fragmented ones, by threshold
     sent = 0
     for connection in list(connections):
         if not connection.connected:
             continue
         if connection.extensions or connection.mask_outgoing_packets:
             data = connection._encode_message(opcode, payload)
-        else:
-            framing = (connection._threshold, connection._fragment)
-            data = shared.get(framing)
+        elif size <= connection._threshold or not connection._fragment:
+            data = whole
             if data is None:
-                data = shared[framing] = connection._encode_message(opcode, payload)
+                data = whole = connection._encode_message(opcode, payload)
+        else:
+            data = shared.get(connection._threshold)
+            if data is None:
+                data = shared[connection._threshold] = connection._encode_message(
+                    opcode, payload)
         connection._write(data, message=True)
         sent += 1
     return sent
