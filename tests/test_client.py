@@ -208,3 +208,28 @@ def test_websocket_version_8(make_server):
 def test_unsupported_version_config():
     with pytest.raises(ValueError, match="Allowed values are 8 and 13"):
         WebSocketClient(websocket_version=7)
+
+
+def test_request_options_source_address_and_headers(make_server):
+    from gevent.event import AsyncResult
+    seen = AsyncResult()
+
+    def on_request(request):
+        seen.set((request.remote_address, request.http_request.headers.get("X-Extra")))
+        request.accept().run()
+
+    server = make_server(on_request, ignore_x_forwarded_for=True)
+    client = connect(server.url, request_options={"localAddress": "127.0.0.2",
+                                                  "headers": {"X-Extra": "yes"}})
+    assert seen.get(timeout=5) == ("127.0.0.2", "yes")
+    assert client.socket.getsockname()[0] == "127.0.0.2"
+    client.close()
+
+
+def test_unknown_request_options_raise_naming_the_key(make_server):
+    from wsframework import WebSocketClient
+    server = make_server(echo_handler)
+    with pytest.raises(TypeError, match="'agent'"):
+        WebSocketClient().connect(server.url, request_options={"agent": object()})
+    with pytest.raises(TypeError, match="'agent'"):
+        connect(server.url, request_options={"agent": object()})

@@ -296,3 +296,13 @@ def test_an_overlong_request_line_gets_431(make_server):
     server = make_server(echo_handler)
     response = RawClient(server.port).request(handshake_request("/" + "a" * 20000))
     assert response.status == 431
+
+
+def test_listen_backlog_is_configurable(make_server):
+    server = make_server(echo_handler, backlog=4096)
+    assert server.http_server.backlog == 4096
+    default = WebSocketServer.listen(("127.0.0.1", 0))
+    try:
+        assert default.http_server.backlog == 1024
+    finally:
+        default.http_server.close()

@@ -96,9 +96,37 @@ def _tls_context(tls_options: Any) -> tuple[ssl.SSLContext, dict]:
     return context, options
 
 
+# request_options keys (Node's ``requestOptions`` for ``http.request``) that
+# mean something here, in either spelling.
+_REQUEST_OPTIONS = {
+    "local_address": "local_address", "localAddress": "local_address",
+    "local_port": "local_port", "localPort": "local_port",
+    "headers": "headers",
+}
+
+
+def _request_options(options: Mapping | None) -> dict[str, Any]:
+    """``request_options`` checked: ``local_address``/``local_port`` (the
+    source of the TCP connection) and ``headers`` (more request headers).
+    Node passes anything to ``http.request``; other keys raise here."""
+    result: dict[str, Any] = {}
+    for key, value in (options or {}).items():
+        name = _REQUEST_OPTIONS.get(key)
+        if name is None:
+            raise TypeError(f"unknown request_options key {key!r} (known: local_address, "
+                            "local_port, headers)")
+        result[name] = value
+    return result
+
+
 def _open_socket(target: _Target, config: dict, request_options: Mapping | None):
     timeout = config["open_timeout"]
-    sock = gsocket.create_connection((target.hostname, target.port), timeout=timeout)
+    options = _request_options(request_options)
+    source = None
+    if options.get("local_address") is not None or options.get("local_port") is not None:
+        source = (options.get("local_address") or "", int(options.get("local_port") or 0))
+    sock = gsocket.create_connection((target.hostname, target.port), timeout=timeout,
+                                     source_address=source)
     try:
         if target.secure:
             context, options = _tls_context(config["tls_options"])
@@ -136,6 +164,9 @@ def _handshake(target: _Target, protocols: list[str], origin: str | None,
         extra.extend((config["tls_options"].get("headers") or {}).items())
     if headers:
         extra.extend(headers.items() if isinstance(headers, Mapping) else headers)
+    more = _request_options(request_options).get("headers")
+    if more:
+        extra.extend(more.items() if isinstance(more, Mapping) else more)
     offer = client_offer(config) if config["permessage_deflate"] else None
     sock = _open_socket(target, config, request_options)
     if client is not None:
@@ -189,19 +220,22 @@ def _accept_extensions(response: HttpResponse, config: dict) -> list:
 
 def connect(url: str, protocols: str | Sequence[str] | None = None,
             origin: str | None = None, headers: Mapping[str, str] | None = None,
-            **config: Any) -> WebSocketConnection:
+            *, request_options: Mapping | None = None, **config: Any) -> WebSocketConnection:
     """Open a WebSocket and return the open connection (blocking).
 
     Raises :class:`WebSocketHandshakeError` saying why it could not:
     refused TCP connection, TLS failure, non-101 answer (the response is in
     ``exc.response``) or a handshake check.  ``config`` takes the client
-    keys (``max_received_frame_size``, ``open_timeout``, ``tls_options``...).
+    keys (``max_received_frame_size``, ``open_timeout``, ``tls_options``...);
+    ``request_options`` as for :meth:`WebSocketClient.connect`.
     """
     config = client_config(config)
     target = _Target(url)
     protocols = _normalize_protocols(protocols)
+    _request_options(request_options)
     try:
-        connection, _ = _handshake(target, protocols, origin, headers, config, None)
+        connection, _ = _handshake(target, protocols, origin, headers, config,
+                                   request_options)
     except WebSocketHandshakeError:
         raise
     except (OSError, gevent.Timeout) as exc:
@@ -233,8 +267,12 @@ class WebSocketClient(EventEmitter):
     def connect(self, url: str, requested_protocols: str | Sequence[str] | None = None,
                 origin: str | None = None, headers: Mapping[str, str] | None = None,
                 request_options: Mapping | None = None) -> None:
-        """Start connecting; URL and protocol errors raise at once."""
+        """Start connecting; URL, protocol and ``request_options`` errors
+        raise at once.  ``request_options`` takes ``local_address`` and
+        ``local_port`` (where the TCP connection comes from) and
+        ``headers`` (more request headers); Node's spellings work too."""
         target = _Target(url)
+        _request_options(request_options)
         self.protocols = _normalize_protocols(requested_protocols)
         self.url = target.url
         self.secure = target.secure

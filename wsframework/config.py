@@ -147,6 +147,9 @@ SERVER_DEFAULTS: dict[str, tuple[Any, _Check]] = {
     # requests without an Origin header (non-browser clients); the default
     # None checks nothing.  Against cross-site WebSocket hijacking.
     "allowed_origins": (None, _origins),
+    # Port extension: the listen() socket's accept queue (gevent's default
+    # of 128 overflows when thousands of clients reconnect at once).
+    "backlog": (1024, _count),
 }
 
 CLIENT_DEFAULTS: dict[str, tuple[Any, _Check]] = {

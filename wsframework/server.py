@@ -155,7 +155,10 @@ class WebSocketServer(EventEmitter):
         kwargs = {"ssl_context": ssl_context, "do_handshake_on_connect": False} \
             if ssl_context is not None else {}
         stream_server = StreamServer(address, server.handle_upgrade,
-                                     spawn=server._spawn_handler, **kwargs)
+                                     spawn=server._spawn_handler,
+                                     # a socket given as address keeps its own
+                                     backlog=None if hasattr(address, "accept")
+                                     else server.config["backlog"], **kwargs)
         stream_server.init_socket()
         server.http_server = stream_server
         server.config["http_server"] = stream_server

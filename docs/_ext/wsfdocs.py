@@ -131,6 +131,11 @@ DESCRIPTIONS: dict[str, str] = {
         "without an Origin (non-browser clients).  The default, None, checks nothing.  "
         "Against cross-site WebSocket hijacking — see :doc:`/explanation/security`.  A port "
         "extension."),
+    "backlog": (
+        "The listen queue of a server made by ``WebSocketServer.listen()``: TCP "
+        "connections the kernel holds until they are accepted (gevent's default is "
+        "128, too few for a reconnect storm of thousands of clients).  A port "
+        "extension."),
     # -- the client
     "websocket_version": (
         "The protocol version the client speaks: 13 (RFC 6455) or 8 (an older draft; "
