@@ -112,7 +112,7 @@ def _serialize_one(cookie: Mapping[str, Any]) -> str:
             seconds = float(maxage)
         except (TypeError, ValueError):
             seconds = 0.0
-        if isinstance(maxage, bool) or not seconds > 0 or seconds != seconds:
+        if isinstance(maxage, bool) or not 0 < seconds < math.inf:   # NaN, inf too
             raise ValueError('Value supplied for cookie "maxage" must be a non-zero number')
         parts.append(f"Max-Age={math.floor(seconds + 0.5)}")  # JS Math.round
     for flag, label in (("secure", "Secure"), ("httponly", "HttpOnly")):

@@ -93,8 +93,15 @@ class PerMessageDeflate(Extension):
         decoder = self._decoder
         try:
             if decoder.eof:
-                raise ProtocolError(1007, "Invalid compressed data: data after the final block")
-            data = decoder.decompress(payload + _TAIL if fin else payload, max_size + 1)
+                # The message ended with a BFINAL block in an earlier frame:
+                # only empty fragments may follow (the tail that would be
+                # appended after the final block is ignored).
+                if payload:
+                    raise ProtocolError(
+                        1007, "Invalid compressed data: data after the final block")
+                data = b""
+            else:
+                data = decoder.decompress(payload + _TAIL if fin else payload, max_size + 1)
         except zlib.error as exc:
             raise ProtocolError(1007, f"Invalid compressed data: {exc}") from None
         if len(data) > max_size or decoder.unconsumed_tail:
