@@ -233,3 +233,18 @@ def test_unknown_request_options_raise_naming_the_key(make_server):
         WebSocketClient().connect(server.url, request_options={"agent": object()})
     with pytest.raises(TypeError, match="'agent'"):
         connect(server.url, request_options={"agent": object()})
+
+
+def test_an_oversized_response_head_is_a_handshake_error():
+    server = fake_server(lambda key: b"HTTP/1.1 101 Switching Protocols\r\nX-Big: "
+                         + b"a" * 70000 + b"\r\n\r\n")
+    try:
+        with pytest.raises(WebSocketHandshakeError, match="Invalid handshake response"):
+            connect(f"ws://127.0.0.1:{server.server_port}/")
+    finally:
+        server.stop()
+
+
+def test_a_malformed_url_is_invalid_url():
+    with pytest.raises(InvalidURL, match="Invalid URL"):
+        connect("ws://[::1/")

@@ -17,7 +17,7 @@ from gevent import ssl as gssl
 from .config import client_config
 from .connection import WebSocketConnection
 from .events import EventEmitter
-from .exceptions import WebSocketHandshakeError
+from .exceptions import HandshakeError, WebSocketHandshakeError
 from .extensions import parse_extension_header
 from .permessage_deflate import client_accept, client_offer
 from .handshake import check_response, client_request, generate_key, non_101_message
@@ -55,7 +55,10 @@ class _Target:
     """What a URL says: scheme, host, port, request path, Host header."""
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:                  # e.g. "Invalid IPv6 URL"
+            raise InvalidURL(f"Invalid URL {url!r}: {exc}") from None
         if not parts.scheme or "://" not in url:
             raise InvalidURL("You must specify a full WebSocket URL, including protocol.")
         if not parts.hostname:
@@ -184,7 +187,7 @@ def _handshake(target: _Target, protocols: list[str], origin: str | None,
                 response = parse_response(head)
             except EOFError:
                 raise WebSocketHandshakeError("Connection closed before the handshake response")
-            except ValueError as exc:
+            except (ValueError, HandshakeError) as exc:   # HandshakeError: head too large
                 raise WebSocketHandshakeError(f"Invalid handshake response: {exc}") from None
         if response.status != 101:
             _read_error_body(reader, response)
