@@ -141,6 +141,7 @@ def test_the_shipped_config_holds_the_defaults():
     ("[server]\nprot = 1\n", "unknown key server.prot"),
     ("[server]\nport = \"x\"\n", "server.port must be an integer from 0 to 65535"),
     ("[chat]\nhistory = -1\n", "chat.history must be an integer from 0 to 100000"),
+    ("[chat]\nmax_rooms = 0\n", "chat.max_rooms must be an integer from 1 to 10000000"),
     ("[nope]\n", "unknown section [nope]"),
     ("[websocket]\nclose_timeout = -1\n", "[websocket] config key 'close_timeout' must be >= 0"),
     ("[websocket]\nmax_size = 1\n", "[websocket] unknown config key 'max_size'"),

@@ -101,6 +101,7 @@ def test_max_connections_per_ip_counts_the_tcp_peer(make_server):
 @pytest.mark.parametrize("key, value", [
     ("max_connections", 0), ("max_connections_per_ip", -1), ("max_connections", "10"),
     ("allowed_origins", "https://example.com"), ("allowed_origins", [1]),
+    ("backlog", 0), ("backlog", None),
 ])
 def test_limit_keys_are_checked(key, value):
     with pytest.raises((TypeError, ValueError), match=key):

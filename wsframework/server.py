@@ -301,18 +301,7 @@ class WebSocketServer(EventEmitter):
         ``handle(*args)`` indirection would cost an idle connection ~1 KB
         more (object, and saved C stack while it waits)."""
         hub = get_hub()
-        run = self._serve if handle == self.handle_upgrade else _serve_with(handle)
-        hub.loop.run_callback(RawGreenlet(run, hub).switch, *args)
-
-    def _serve(self, sock: Any, address: Any) -> None:
-        try:
-            self.handle_upgrade(sock, address)
-        except gevent.GreenletExit:
-            pass
-        except BaseException:               # noqa: B036 - never into the hub
-            logger.exception("error serving %s", address)
-        finally:
-            sock.close()
+        hub.loop.run_callback(RawGreenlet(_serve_with(handle), hub).switch, *args)
 
     def handle_upgrade(self, sock: Any, address: Any) -> None:
         """Handle one TCP connection: read and answer the handshake, then
@@ -488,8 +477,9 @@ def _origin_allowed(origin: str | None, allowed: Any) -> bool:
 
 
 def _serve_with(handle: Callable[[Any, Any], Any]) -> Callable[[Any, Any], None]:
-    """A greenlet body that runs ``handle(sock, address)`` (the TLS-wrapping
-    handle of a ``StreamServer``), logs what it raises, closes the socket."""
+    """A greenlet body that runs ``handle(sock, address)`` (handle_upgrade,
+    or the TLS-wrapping handle of a ``StreamServer``), logs what it raises
+    and closes the socket."""
     def run(sock: Any, address: Any) -> None:
         try:
             handle(sock, address)
