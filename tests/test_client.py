@@ -248,3 +248,13 @@ def test_an_oversized_response_head_is_a_handshake_error():
 def test_a_malformed_url_is_invalid_url():
     with pytest.raises(InvalidURL, match="Invalid URL"):
         connect("ws://[::1/")
+
+
+@pytest.mark.parametrize("options, error", [
+    ({"local_port": "80"}, ValueError), ({"local_port": 70000}, ValueError),
+    ({"localAddress": 127}, TypeError), ({"headers": "X-A: 1"}, TypeError),
+])
+def test_bad_request_options_values_raise_naming_the_key(make_server, options, error):
+    server = make_server(echo_handler)
+    with pytest.raises(error, match=repr(next(iter(options)))):
+        connect(server.url, request_options=options)

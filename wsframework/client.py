@@ -118,6 +118,14 @@ def _request_options(options: Mapping | None) -> dict[str, Any]:
         if name is None:
             raise TypeError(f"unknown request_options key {key!r} (known: local_address, "
                             "local_port, headers)")
+        if value is not None:
+            if name == "local_address" and not isinstance(value, str):
+                raise TypeError(f"request_options key {key!r} must be a str (an address)")
+            if name == "local_port" and (isinstance(value, bool) or not isinstance(value, int)
+                                         or not 0 <= value <= 65535):
+                raise ValueError(f"request_options key {key!r} must be a port, 0 to 65535")
+            if name == "headers" and not isinstance(value, (Mapping, list, tuple)):
+                raise TypeError(f"request_options key {key!r} must be a mapping of headers")
         result[name] = value
     return result
 
@@ -127,7 +135,7 @@ def _open_socket(target: _Target, config: dict, request_options: Mapping | None)
     options = _request_options(request_options)
     source = None
     if options.get("local_address") is not None or options.get("local_port") is not None:
-        source = (options.get("local_address") or "", int(options.get("local_port") or 0))
+        source = (options.get("local_address") or "", options.get("local_port") or 0)
     sock = gsocket.create_connection((target.hostname, target.port), timeout=timeout,
                                      source_address=source)
     try:

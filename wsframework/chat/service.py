@@ -125,10 +125,9 @@ class ChatService:
         if not isinstance(room_name, str) or not _NAME.match(room_name):
             self._error(connection, "room names are 1-32 letters, digits, '.', '_' or '-'")
             return
-        if not isinstance(nick, str) or not _NICK.match(nick.strip() or "\x00"):
-            self._error(connection, "nicknames are 1-32 printable characters")
+        nick = self._nick(connection, nick)
+        if nick is None:
             return
-        nick = nick.strip()
         room = self.rooms.get(room_name)
         if room is not None and room.members.get(nick) not in (None, connection):
             self._error(connection, f"the nickname {nick!r} is taken in {room_name}")
@@ -168,10 +167,9 @@ class ChatService:
         if room is None:
             self._error(connection, "join a room first")
             return
-        if not isinstance(nick, str) or not _NICK.match(nick.strip() or "\x00"):
-            self._error(connection, "nicknames are 1-32 printable characters")
+        nick = self._nick(connection, nick)
+        if nick is None:
             return
-        nick = nick.strip()
         if nick in room.members:
             self._error(connection, f"the nickname {nick!r} is taken in {room.name}")
             return
@@ -230,6 +228,13 @@ class ChatService:
         members = [c for c in room.members.values() if c is not exclude]
         if members:
             broadcast(members, json.dumps(event))
+
+    def _nick(self, connection: WebSocketConnection, nick: Any) -> str | None:
+        """``nick`` stripped if it is a valid nickname, else None (with an error sent)."""
+        if not isinstance(nick, str) or not _NICK.match(nick.strip() or "\x00"):
+            self._error(connection, "nicknames are 1-32 printable characters")
+            return None
+        return nick.strip()
 
     @staticmethod
     def _error(connection: WebSocketConnection, text: str) -> None:
