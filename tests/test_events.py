@@ -212,3 +212,25 @@ def test_every_raising_handler_is_logged(caplog):
     with caplog.at_level(logging.ERROR, logger="wsframework"):
         emitter.emit("x")
     assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 2
+
+
+def test_an_emitter_without_handlers_keeps_no_table():
+    """Once its last handler is gone (off, a once that fired, or
+    remove_all_listeners), an emitter holds no event table: idle
+    connections and requests are many."""
+    emitter = EventEmitter()
+    seen = []
+    emitter.once("a", seen.append)
+    emitter.emit("a", 1)
+    assert emitter._events is None and seen == [1]
+    emitter.on("b", seen.append)
+    emitter.off("b", seen.append)
+    assert emitter._events is None
+    emitter.on("c", seen.append)
+    emitter.on("d", seen.append)
+    emitter.remove_all_listeners("c")
+    emitter.remove_all_listeners("d")
+    assert emitter._events is None
+    emitter.on("e", seen.append)
+    emitter.emit("e", 2)
+    assert seen == [1, 2] and emitter.listener_count("e") == 1

@@ -151,6 +151,34 @@ def test_request_properties(make_server):
     assert request.http_request.headers["host"] == "example.com:8080"
 
 
+def test_request_properties_after_accept(make_server):
+    """What an accepted request no longer keeps for itself (host, key, the
+    empty lists and maps of a plain handshake) still reads the same."""
+    seen = AsyncResult()
+
+    def on_request(request):
+        request.accept()
+        seen.set(request)
+
+    server = make_server(on_request)
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    RawClient(server.port).handshake("//evil/chat?a=1", headers={
+        "Host": "example.com", "Sec-WebSocket-Key": key})
+    request = seen.get(timeout=5)
+    assert request.connection is not None
+    assert (request.host, request.key) == ("example.com", key)
+    # An origin-form target is a path, even when it starts with "//" (as in
+    # Node's url.parse); routing must not see a host there.
+    assert request.resource_url.pathname == "//evil/chat"
+    assert request.resource_url.query == {"a": "1"}
+    assert request.requested_extensions == [] and request.cookies == []
+    assert request.protocol_full_case_map == {}
+    request.cookies.append("kept")            # a list of its own, not a fresh one per read
+    assert request.cookies == ["kept"]
+    assert request.connection.extensions == []
+    assert request.connection.remote_addresses == ["127.0.0.1"]
+
+
 def test_ignore_x_forwarded_for(make_server):
     seen = AsyncResult()
 

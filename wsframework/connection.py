@@ -41,6 +41,7 @@ from .frame import (MAX_CONTROL_PAYLOAD, WebSocketFrame, encode_close_payload, e
 from .message import WebSocketMessage
 from .parser import FrameParser
 from .streams import BufferedReader
+from .timerwheel import wheel_for
 from .utf8 import decode_utf8
 
 __all__ = ["WebSocketConnection"]
@@ -77,12 +78,21 @@ def _os_socket(sock: Any) -> Any:
         return None
 
 
-def _sender(sock: Any) -> Callable[[bytes], int]:
-    """``send(data)`` that never waits, for sockets other than plain gevent
-    ones (gevent's SSL sockets take a ``timeout`` of 0.0)."""
-    def send(data: bytes) -> int:
-        return sock.send(data, 0, 0.0)
-    return send
+class _NonBlocking:
+    """``send``/``recv_into`` of a socket other than a plain gevent one
+    (TLS, say), with the send that never waits (gevent's SSL sockets take
+    a ``timeout`` of 0.0)."""
+
+    __slots__ = ("sock",)
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+
+    def send(self, data: bytes) -> int:
+        return self.sock.send(data, 0, 0.0)
+
+    def recv_into(self, view: memoryview) -> int:
+        return self.sock.recv_into(view)
 
 
 class _ReaderChecks:
@@ -117,6 +127,12 @@ def _checks_for(loop: Any) -> _ReaderChecks:
     if checks is None:
         checks = _reader_checks[loop] = _ReaderChecks(loop)
     return checks
+
+
+def _keepalive_due(connection: "WebSocketConnection") -> None:
+    """The keepalive wheel's callback: ``connection``'s deadline has come."""
+    connection._keepalive_at = 0.0
+    connection._on_keepalive_timer()
 
 
 class _ReadInterrupted(Exception):
@@ -201,19 +217,20 @@ class WebSocketConnection(EventEmitter):
     STATE_CLOSED = CLOSED
 
     __slots__ = (
-        "socket", "config", "protocol", "extensions", "mask_outgoing_packets",
+        "socket", "config", "protocol", "_extensions", "mask_outgoing_packets",
         "remote_address", "remote_addresses", "websocket_version",
         "close_reason_code", "close_description", "state", "connected",
         "input_paused", "output_buffer_full", "assemble_fragments",
         "max_received_message_size", "close_timeout", "_is_server",
-        "_reader", "_parser", "_send", "_try_send_ok", "_out", "_out_size",
+        "_reader", "_parser", "_raw", "_try_send_ok", "_out", "_out_size",
         "_high_water", "_flusher", "_flushed", "_callbacks", "_threshold",
         "_fragment", "_queue", "_queue_limit", "_available", "_space",
         "_read_owner", "_background", "_resumed", "_closed", "_close_emitted",
-        "_close_timer", "_keepalive_timer", "_keepalive_at", "_last_receive",
+        "_close_timer", "_keepalive_at", "_last_receive",
         "_ping_sent_at", "_loop", "_check_scheduled", "_socket_closed",
-        "_close_when_flushed", "_close_received", "_recv_into", "_waiting", "_drained",
-        "_wait_readable", "_read_event", "_checks", "_sendmsg", "_cork", "_cork_size", "_queue_full", "_queue_bytes", "_queue_byte_limit",
+        "_close_when_flushed", "_close_received", "_waiting", "_drained",
+        "_read_event", "_checks", "_cork", "_cork_size", "_queue_full", "_queue_bytes",
+        "_queue_byte_limit", "_close_hook",
         "_consumer_idle", "_buffer_limit", "_room",
         "__weakref__",
     )
@@ -228,7 +245,7 @@ class WebSocketConnection(EventEmitter):
         self.socket = socket
         self.config = config
         self.protocol = protocol
-        self.extensions = extensions if extensions is not None else []
+        self._extensions: list | None = extensions or None
         self.mask_outgoing_packets = mask_outgoing_packets
         self._is_server = not mask_outgoing_packets
         try:
@@ -263,13 +280,12 @@ class WebSocketConnection(EventEmitter):
         if raw is not None:
             # The hot path talks to the OS socket itself and waits on gevent's
             # watcher (gevent's wrappers cost a frame and, for the receive
-            # that finds nothing, an exception per message).
-            self._recv_into = raw.recv_into
-            self._wait_readable = socket._wait
+            # that finds nothing, an exception per message).  No bound
+            # methods are kept: each costs ~90 bytes per idle connection.
+            self._raw = raw
             self._read_event = socket._read_event
         else:
-            self._recv_into = socket.recv_into
-            self._wait_readable = None
+            self._raw = _NonBlocking(socket)
             self._read_event = None
         self._queue_full = False
         self._reader = BufferedReader(self._receive, initial_data)
@@ -278,10 +294,8 @@ class WebSocketConnection(EventEmitter):
             max_frame_size=config["max_received_frame_size"],
             max_message_size=config["max_received_message_size"],
             assemble_fragments=self.assemble_fragments,
-            extensions=[e for e in self.extensions if isinstance(e, Extension)])
+            extensions=[e for e in extensions or () if isinstance(e, Extension)])
 
-        self._send = raw.send if raw is not None else _sender(socket)
-        self._sendmsg = raw.sendmsg if raw is not None else None
         # gevent's SSL sockets cannot try a send without waiting.
         self._try_send_ok = not isinstance(socket, ssl.SSLSocket)
         self._out: deque | None = None
@@ -308,7 +322,7 @@ class WebSocketConnection(EventEmitter):
         self._loop = gevent.get_hub().loop
         self._checks = _checks_for(self._loop)
         self._close_timer = None
-        self._keepalive_timer = None
+        self._close_hook: Callable[[int, str], None] | None = None
         self._keepalive_at = 0.0
         self._last_receive = 0.0
         self._ping_sent_at = 0.0
@@ -324,6 +338,13 @@ class WebSocketConnection(EventEmitter):
         # receive(): check once the creating greenlet yields.
         self._schedule_reader_check()
 
+    @property
+    def extensions(self) -> list:
+        """The extensions agreed in the handshake (permessage-deflate, say)."""
+        if self._extensions is None:
+            return []
+        return self._extensions
+
     # ------------------------------------------------------------------ repr
     def __repr__(self) -> str:
         side = "server" if self._is_server else "client"
@@ -338,7 +359,7 @@ class WebSocketConnection(EventEmitter):
         called once the message is written (``error`` None) or failed.
         """
         kind = type(data)
-        if (kind is str or kind is bytes) and not self.extensions and not \
+        if (kind is str or kind is bytes) and not self._extensions and not \
                 self.mask_outgoing_packets and self.state == OPEN:
             # A server's message without extensions: framed right here.
             payload = data.encode("utf-8") if kind is str else data
@@ -382,8 +403,8 @@ class WebSocketConnection(EventEmitter):
         fragmented message the list of its pieces (headers and payload
         slices), which :meth:`_write` hands to ``sendmsg`` uncopied."""
         rsv = 0
-        if self.extensions:
-            for extension in self.extensions:
+        if self._extensions:
+            for extension in self._extensions:
                 bits, payload = extension.encode(payload)
                 rsv |= bits
         n = len(payload)
@@ -466,7 +487,7 @@ class WebSocketConnection(EventEmitter):
         out = self._out
         tried = False
         if type(data) is list:              # the pieces of a fragmented message
-            if out or self._sendmsg is None:
+            if out or self._read_event is None:     # sendmsg: plain sockets only
                 data = b"".join(data)
             else:
                 tried = True
@@ -487,7 +508,7 @@ class WebSocketConnection(EventEmitter):
             out = self._out
         if not out and self._try_send_ok and not tried:
             try:
-                sent = self._send(data)
+                sent = self._raw.send(data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as exc:
@@ -526,7 +547,7 @@ class WebSocketConnection(EventEmitter):
     def _send_pieces(self, pieces: list) -> bytes | None:
         """``sendmsg`` the pieces without joining them; None once all are
         sent, else what the socket did not take, joined (to be queued)."""
-        sendmsg = self._sendmsg
+        sendmsg = self._raw.sendmsg
         start, total = 0, len(pieces)
         while start < total:
             batch = pieces[start:start + _IOV_MAX]
@@ -789,35 +810,37 @@ class WebSocketConnection(EventEmitter):
     def _receive(self, view: memoryview) -> int:
         if self._cork is not None:
             self._uncork()                  # replies out before we wait for more
-        wait = self._wait_readable
-        if wait is None:                    # not a plain gevent socket
+        if self._read_event is None:        # not a plain gevent socket
             self._waiting = True
             try:
-                return self._recv_into(view)
+                n = self._raw.recv_into(view)
             finally:
                 self._waiting = False
-        if self._drained:
-            # The last receive emptied the kernel's buffer: rather than try
-            # (and fail) again, wait until the socket is readable.
-            self._wait_for_data(wait)
-        while True:
-            try:
-                n = self._recv_into(view)
-                break
-            except (BlockingIOError, InterruptedError):
-                pass
-            # Waiting outside the except clause: an idle connection must not
-            # keep the exception and its traceback alive.
-            self._wait_for_data(wait)
-        self._drained = n < len(view)
+        else:
+            if self._drained:
+                # The last receive emptied the kernel's buffer: rather than
+                # try (and fail) again, wait until the socket is readable.
+                self._wait_for_data()
+            while True:
+                try:
+                    n = self._raw.recv_into(view)
+                    break
+                except (BlockingIOError, InterruptedError):
+                    pass
+                # Waiting outside the except clause: an idle connection must
+                # not keep the exception and its traceback alive.
+                self._wait_for_data()
+            self._drained = n < len(view)
+        if self._keepalive_at and n:
+            self._touch()
         return n
 
-    def _wait_for_data(self, wait: Callable[[Any], None]) -> None:
+    def _wait_for_data(self) -> None:
         watcher = self._read_event
         self._waiting = True
         try:
             if self.socket.timeout is not None or watcher.callback is not None:
-                wait(watcher)               # gevent's wait: timeouts, misuse checks
+                self.socket._wait(watcher)  # gevent's wait: timeouts, misuse checks
                 return
             # gevent's wait, inlined: the watcher switches back to us.  Fewer
             # C frames on the stack, which a greenlet blocked here (an idle
@@ -1083,6 +1106,16 @@ class WebSocketConnection(EventEmitter):
                 event.set()
         if not self._close_emitted:
             self._close_emitted = True
+            hook = self._close_hook
+            if hook is not None:
+                # The owner's bookkeeping (a server forgetting the connection)
+                # before any ``close`` handler: a slot rather than a handler,
+                # as it costs no event table on every idle connection.
+                self._close_hook = None
+                try:
+                    hook(self.close_reason_code, self.close_description)
+                except Exception:
+                    logger.exception("%r: close hook raised", self)
             self.emit("close", self.close_reason_code, self.close_description)
 
     @property
@@ -1117,9 +1150,13 @@ class WebSocketConnection(EventEmitter):
         self._close_socket()
 
     # ----------------------------------------------------------- keepalive
+    # One timer wheel per event loop holds every connection's keepalive
+    # deadline (``_keepalive_at``, 0.0 when none is set): no timer object
+    # per connection.  Received data only moves ``_last_receive``; when the
+    # deadline comes, _on_keepalive_timer looks at how long the peer has
+    # really been silent and sets the next one.
     def _start_keepalive(self) -> None:
         self._last_receive = self._loop.now()
-        self._reader.on_data = self._touch
         self._arm_keepalive(self.config["keepalive_interval"])
 
     def _touch(self) -> None:
@@ -1128,25 +1165,20 @@ class WebSocketConnection(EventEmitter):
             # The peer answered (or spoke): cancel the grace period and
             # restart the idle interval from now, as Node does.
             self._ping_sent_at = 0.0
-            if self._keepalive_timer is not None:
+            if self._keepalive_at:
                 self._arm_keepalive(self.config["keepalive_interval"])
 
     def _arm_keepalive(self, delay: float) -> None:
-        timer = self._keepalive_timer
-        if timer is not None:
-            timer.stop()
-            timer.close()
-        timer = self._loop.timer(max(delay, 0.001))
-        timer.start(self._on_keepalive_timer)
-        self._keepalive_timer = timer
+        wheel = wheel_for(self._loop, _keepalive_due)
+        if self._keepalive_at:
+            wheel.cancel(self, self._keepalive_at)
+        self._keepalive_at = self._loop.now() + max(delay, 0.001)
+        wheel.schedule(self, self._keepalive_at)
 
     def _stop_keepalive(self) -> None:
-        timer = self._keepalive_timer
-        if timer is not None:
-            self._keepalive_timer = None
-            timer.stop()
-            timer.close()
-            self._reader.on_data = None
+        if self._keepalive_at:
+            wheel_for(self._loop, _keepalive_due).cancel(self, self._keepalive_at)
+            self._keepalive_at = 0.0
 
     def _on_keepalive_timer(self) -> None:
         if self.state != OPEN:

@@ -54,10 +54,17 @@ class EventEmitter:
                     del handlers[index]
                     break
             if not handlers:
-                del self._events[event]
+                self._forget(event)
         return self
 
     remove_listener = off
+
+    def _forget(self, event: str) -> None:
+        # An emitter without handlers keeps no table (idle connections and
+        # requests are many; an empty dict is ~64 bytes each).
+        del self._events[event]
+        if not self._events:
+            self._events = None
 
     def _remove_wrapper(self, event: str, wrapper: _Once) -> None:
         handlers = self._events.get(event) if self._events else None
@@ -67,15 +74,17 @@ class EventEmitter:
                     del handlers[index]
                     break
             if not handlers:
-                del self._events[event]
+                self._forget(event)
 
     def remove_all_listeners(self, event: str | None = None) -> "EventEmitter":
         """Forget every handler of ``event``, or of every event."""
         if self._events:
             if event is None:
-                self._events.clear()
+                self._events = None
             else:
                 self._events.pop(event, None)
+                if not self._events:
+                    self._events = None
         return self
 
     def listeners(self, event: str) -> list[Handler]:
@@ -96,6 +105,14 @@ class EventEmitter:
         handlers = self._events.get(event) if self._events else None
         if not handlers:
             return False
+        if len(handlers) == 1 and len(args) == 1:
+            # The usual case, keeping no copies on this frame while the
+            # handler runs: a request handler may run as long as its
+            # connection, and idle connections are many.
+            (arg,) = args
+            del args
+            self._call_one(event, handlers[0], arg)
+            return True
         for handler in tuple(handlers):
             if isinstance(handler, _Once):
                 self._remove_wrapper(event, handler)
@@ -113,3 +130,12 @@ class EventEmitter:
             except Exception:
                 logger.exception("%s handler for %r raised", type(self).__name__, event)
         return True
+
+    def _call_one(self, event: str, handler: Handler, arg: Any) -> None:
+        if isinstance(handler, _Once):
+            self._remove_wrapper(event, handler)
+            handler = handler.fn
+        try:
+            handler(arg)
+        except Exception:
+            logger.exception("%s handler for %r raised", type(self).__name__, event)

@@ -211,6 +211,12 @@ def _parse_headers(lines: bytes) -> Headers:
     return Headers(message.items(), raw=lines)
 
 
+# The usual method and version strings, shared by every request that keeps
+# them (a request may live as long as its connection).
+_METHODS = {b"GET": "GET"}
+_VERSIONS = {"1.1": "1.1", "1.0": "1.0"}
+
+
 def parse_request(head: bytes) -> HttpRequest:
     """Parse a request head; :class:`HandshakeError` (400) if malformed."""
     line, _, rest = head.partition(b"\r\n")
@@ -219,8 +225,9 @@ def parse_request(head: bytes) -> HttpRequest:
         raise HandshakeError("Malformed HTTP request line.", 400)
     method, target, major, minor = match.groups()
     headers = _parse_headers(rest)
-    return HttpRequest(method.decode("ascii"), target.decode("latin-1"),
-                       f"{int(major)}.{int(minor)}", headers)
+    version = f"{int(major)}.{int(minor)}"
+    return HttpRequest(_METHODS.get(method) or method.decode("ascii"), target.decode("latin-1"),
+                       _VERSIONS.get(version, version), headers)
 
 
 def parse_response(head: bytes) -> HttpResponse:

@@ -54,13 +54,13 @@ class FrameParser:
         self.max_frame_size = max_frame_size
         self.max_message_size = max_message_size
         self.assemble_fragments = assemble_fragments
-        self.extensions = list(extensions)
+        self.extensions = tuple(extensions)
         #: RSV bits (as a 3-bit mask) owned by negotiated extensions.
         self.allowed_rsv = 0
         for extension in self.extensions:
             self.allowed_rsv |= extension.rsv_mask
         # The extensions transforming the current message (outermost last).
-        self._active: list[Extension] = []
+        self._active: Sequence[Extension] = ()
         # The frame being read (set once its header is complete).
         self._in_frame = False
         self._fin = True
@@ -73,7 +73,7 @@ class FrameParser:
         # The fragmented message being assembled.
         self._msg_opcode: int | None = None
         self._msg_size = 0
-        self._parts: list[bytes] = []
+        self._parts: list[bytes] | None = None     # a binary message's fragments
         self._decoder: Utf8Decoder | None = None
         self._text = False          # the current message is text
         self._validated = False     # the last payload was UTF-8-checked on arrival
@@ -281,7 +281,7 @@ class FrameParser:
             for extension in reversed(self._active):
                 payload = extension.decode(payload, fin, self.max_message_size - self._msg_size)
             if fin:
-                self._active = []
+                self._active = ()
         text = self._text
         if opcode != _CONT and fin and self.assemble_fragments:
             # A whole message in one frame: the common case.
@@ -319,7 +319,7 @@ class FrameParser:
         if text:
             decoder, self._decoder = self._decoder, None
             return WebSocketMessage("utf8", utf8_data=decoder.finish())
-        parts, self._parts = self._parts, []
+        parts, self._parts = self._parts, None
         return WebSocketMessage("binary", binary_data=b"".join(parts))
 
     def _control_frame(self, opcode: int, payload: bytes) -> WebSocketFrame:

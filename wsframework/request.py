@@ -35,9 +35,9 @@ class WebSocketRequest(EventEmitter):
     """
 
     __slots__ = (
-        "socket", "http_request", "server_config", "resource", "resource_url", "host", "key",
-        "websocket_version", "origin", "requested_protocols", "protocol_full_case_map",
-        "requested_extensions", "cookies", "remote_address", "remote_addresses", "connection",
+        "socket", "http_request", "server_config", "resource", "resource_url", "_host", "_key",
+        "websocket_version", "origin", "requested_protocols", "_protocol_map",
+        "_extensions", "_cookies", "remote_address", "remote_addresses", "connection",
         "connection_class", "_initial_data", "_resolved", "_resolved_event", "__weakref__",
     )
 
@@ -51,14 +51,16 @@ class WebSocketRequest(EventEmitter):
         self.server_config = server_config
         self.resource = http_request.path
         self.resource_url = ResourceURL(http_request.path)
-        self.host: str | None = None
-        self.key: str | None = None
+        self._host: str | None = None
+        self._key: str | None = None
         self.websocket_version: int | None = None
         self.origin: str | None = None
         self.requested_protocols: list[str] | None = []
-        self.protocol_full_case_map: dict[str, str] = {}
-        self.requested_extensions: list = []
-        self.cookies: list = []
+        # Made on first read when the handshake had none: a handler may keep
+        # its request as long as the connection, and empty containers add up.
+        self._protocol_map: dict[str, str] | None = None
+        self._extensions: list | None = None
+        self._cookies: list | None = None
         self.remote_address = peer_address
         self.remote_addresses = [peer_address]
         self.connection: WebSocketConnection | None = None
@@ -68,6 +70,63 @@ class WebSocketRequest(EventEmitter):
 
     def __repr__(self) -> str:
         return f"<WebSocketRequest {self.resource} from {self.remote_address}>"
+
+    # ``host`` and ``key`` are read from the headers again once the request
+    # is accepted (they are not kept for the connection's life).
+    @property
+    def host(self) -> str | None:
+        """The ``Host`` header."""
+        if self._host is None and self.connection is not None:
+            return self.http_request.headers.get("Host")
+        return self._host
+
+    @host.setter
+    def host(self, value: str | None) -> None:
+        self._host = value
+
+    @property
+    def key(self) -> str | None:
+        """The client's ``Sec-WebSocket-Key``."""
+        if self._key is None and self.connection is not None:
+            return (self.http_request.headers.get("Sec-WebSocket-Key") or "").strip()
+        return self._key
+
+    @key.setter
+    def key(self, value: str | None) -> None:
+        self._key = value
+
+    @property
+    def protocol_full_case_map(self) -> dict[str, str]:
+        """Each requested subprotocol, lowercased, to the client's spelling."""
+        if self._protocol_map is None:
+            self._protocol_map = {}
+        return self._protocol_map
+
+    @protocol_full_case_map.setter
+    def protocol_full_case_map(self, value: dict[str, str]) -> None:
+        self._protocol_map = value
+
+    @property
+    def requested_extensions(self) -> list:
+        """The ``Sec-WebSocket-Extensions`` offers, as ``[{name, params}]``."""
+        if self._extensions is None:
+            self._extensions = []
+        return self._extensions
+
+    @requested_extensions.setter
+    def requested_extensions(self, value: list) -> None:
+        self._extensions = value
+
+    @property
+    def cookies(self) -> list:
+        """The ``Cookie`` header, as ``[{name, value}]``."""
+        if self._cookies is None:
+            self._cookies = []
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, value: list) -> None:
+        self._cookies = value
 
     @property
     def resolved(self) -> bool:
@@ -89,21 +148,23 @@ class WebSocketRequest(EventEmitter):
         request = self.http_request
         headers = request.headers
         config = self.server_config
-        self.host, self.key, self.websocket_version = check_request(request)
+        self._host, self._key, self.websocket_version = check_request(request)
         origin_header = "Origin" if self.websocket_version == 13 else "Sec-WebSocket-Origin"
         self.origin = headers.get(origin_header)
-        self.requested_protocols, self.protocol_full_case_map = parse_protocols(
-            ", ".join(headers.get_all("Sec-WebSocket-Protocol") or ()))
+        protocols = headers.get_all("Sec-WebSocket-Protocol")
+        if protocols:
+            self.requested_protocols, self._protocol_map = parse_protocols(", ".join(protocols))
         if not config["ignore_x_forwarded_for"]:
             self.remote_addresses = parse_forwarded_for(
                 headers.get("X-Forwarded-For"), self.remote_addresses[-1])
             self.remote_address = self.remote_addresses[0]
-        if config["parse_extensions"]:
-            self.requested_extensions = parse_extensions(
-                ", ".join(headers.get_all("Sec-WebSocket-Extensions") or ()))
-        if config["parse_cookies"]:
+        offers = headers.get_all("Sec-WebSocket-Extensions")
+        if offers and config["parse_extensions"]:
+            self._extensions = parse_extensions(", ".join(offers))
+        cookies = headers.get_all("Cookie")
+        if cookies and config["parse_cookies"]:
             try:
-                self.cookies = parse_cookies("; ".join(headers.get_all("Cookie") or ()))
+                self._cookies = parse_cookies("; ".join(cookies))
             except ValueError as exc:
                 raise HandshakeError(str(exc), 400) from None
 
@@ -142,7 +203,7 @@ class WebSocketRequest(EventEmitter):
             raise WebSocketError("WebSocketRequest may only be accepted or rejected one time.")
         protocol_header = None
         if accepted_protocol:
-            protocol_header = self.protocol_full_case_map.get(
+            protocol_header = (self._protocol_map or {}).get(
                 accepted_protocol.lower(), accepted_protocol)
             char = invalid_token_char(accepted_protocol)
             if char is not None:
@@ -169,9 +230,10 @@ class WebSocketRequest(EventEmitter):
             initial_data=self._initial_data)
         connection.websocket_version = self.websocket_version
         connection.remote_address = self.remote_address
-        connection.remote_addresses = list(self.remote_addresses)
+        connection.remote_addresses = self.remote_addresses     # one list for both
         self.connection = connection
         self.requested_protocols = None
+        self._host = self._key = None
         # Parsed again if read later: a handler that keeps ``request`` for
         # the connection's life should not keep every header string too.
         headers = self.http_request.headers

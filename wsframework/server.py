@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket as _socket
 import ssl
+import sys
 import time
 from typing import Any, Callable, Iterable
 
@@ -61,7 +62,7 @@ def broadcast(connections: Iterable[WebSocketConnection], message: str | bytes) 
     for connection in list(connections):
         if not connection.connected:
             continue
-        if connection.extensions or connection.mask_outgoing_packets:
+        if connection._extensions or connection.mask_outgoing_packets:
             data = connection._encode_message(opcode, payload)
         elif size <= connection._threshold or not connection._fragment:
             data = whole
@@ -107,10 +108,11 @@ class _Place:
         """``request_accepted``: the server tracks the connection until it closes."""
         self.connection = connection
         self.server._connections[connection] = None
-        connection.once("close", self.closed)
+        connection._close_hook = self
         self.server.emit("connect", connection)
 
-    def closed(self, code: int, description: str) -> None:
+    def __call__(self, code: int, description: str) -> None:
+        """The connection closed (its ``_close_hook``)."""
         self.release()
         self.server._on_close(self.connection, code, description)
 
@@ -300,8 +302,13 @@ class WebSocketServer(EventEmitter):
         :meth:`handle_upgrade` directly.  A gevent ``Greenlet`` and the
         ``handle(*args)`` indirection would cost an idle connection ~1 KB
         more (object, and saved C stack while it waits)."""
+        sock, address = args
+        if isinstance(address, tuple):
+            # Only the IP is kept: the (host, port) tuple would stay on the
+            # greenlet's frames for the connection's life.
+            address = address[0]
         hub = get_hub()
-        hub.loop.run_callback(RawGreenlet(_serve_with(handle), hub).switch, *args)
+        hub.loop.run_callback(RawGreenlet(_serve, hub).switch, handle, sock, address)
 
     def handle_upgrade(self, sock: Any, address: Any) -> None:
         """Handle one TCP connection: read and answer the handshake, then
@@ -315,7 +322,9 @@ class WebSocketServer(EventEmitter):
 
     def _open_connection(self, sock: Any, address: Any) -> WebSocketConnection | None:
         reader = BufferedReader(sock.recv_into)
-        peer = address[0] if isinstance(address, tuple) else str(address)
+        # Interned: the connections from one address (a proxy, a NAT) share
+        # one string for their life.
+        peer = sys.intern(address[0] if isinstance(address, tuple) else str(address))
         try:
             with gevent.Timeout(self.config["handshake_timeout"], False):
                 head = None
@@ -476,17 +485,15 @@ def _origin_allowed(origin: str | None, allowed: Any) -> bool:
     return any(item is not None and item.lower() == origin for item in allowed)
 
 
-def _serve_with(handle: Callable[[Any, Any], Any]) -> Callable[[Any, Any], None]:
-    """A greenlet body that runs ``handle(sock, address)`` (handle_upgrade,
-    or the TLS-wrapping handle of a ``StreamServer``), logs what it raises
-    and closes the socket."""
-    def run(sock: Any, address: Any) -> None:
-        try:
-            handle(sock, address)
-        except gevent.GreenletExit:
-            pass
-        except BaseException:               # noqa: B036 - never into the hub
-            logger.exception("error serving %s", address)
-        finally:
-            sock.close()
-    return run
+def _serve(handle: Callable[[Any, Any], Any], sock: Any, address: Any) -> None:
+    """The body of a connection's greenlet: ``handle(sock, address)``
+    (handle_upgrade, or the TLS-wrapping handle of a ``StreamServer``);
+    logs what it raises and closes the socket."""
+    try:
+        handle(sock, address)
+    except gevent.GreenletExit:
+        pass
+    except BaseException:               # noqa: B036 - never into the hub
+        logger.exception("error serving %s", address)
+    finally:
+        sock.close()

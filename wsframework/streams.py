@@ -31,14 +31,12 @@ class BufferedReader:
     directly (and then :meth:`skip`) to avoid copies on its hot path.
     """
 
-    __slots__ = ("_recv_into", "buf", "pos", "on_data")
+    __slots__ = ("_recv_into", "buf", "pos")
 
     def __init__(self, recv_into: RecvInto | None = None, initial: bytes = b"") -> None:
         self._recv_into = recv_into
         self.buf = bytearray(initial)
         self.pos = 0
-        #: Called with no argument after each successful receive (keepalive).
-        self.on_data: Callable[[], None] | None = None
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "BufferedReader":
@@ -77,8 +75,6 @@ class BufferedReader:
         if not n:
             raise EOFError("end of stream")
         self.buf += _scratch_view[:n]
-        if self.on_data is not None:
-            self.on_data()
         return n
 
     def ensure(self, n: int) -> None:
@@ -159,8 +155,6 @@ class BufferedReader:
             n = self._recv_into(view)
             if not n:
                 raise EOFError("end of stream")
-            if self.on_data is not None:
-                self.on_data()
             return n
         self.fill()
         return self.read_into(view)

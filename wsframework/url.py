@@ -3,35 +3,49 @@ like the ``url.parse(resource, true)`` object WebSocket-Node exposes."""
 
 from __future__ import annotations
 
-from urllib.parse import SplitResult, parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["ResourceURL"]
 
 
 class ResourceURL:
-    """A parsed request target.  ``pathname`` (alias ``path_name``) is the
+    """A parsed request target.  ``pathname`` is the
     path, ``query`` a dict (a list for a repeated key), ``search`` the raw
     ``?...`` part, ``path`` path plus search, ``href`` the whole target."""
 
-    __slots__ = ("href", "pathname", "search", "query", "hash")
+    __slots__ = ("href", "pathname", "search", "hash", "_query")
 
     def __init__(self, resource: str) -> None:
-        try:
-            parts = urlsplit(resource)
-        except ValueError:
-            # An authority urlsplit refuses ("//[", a bad IP literal): read
-            # the whole target as path, query and fragment instead.
+        if resource.startswith("/"):
+            # Origin form, as every browser sends: split by hand, so that
+            # "//evil/chat" is a path (as in Node) and not a host.
             rest, _, fragment = resource.partition("#")
             path, _, query = rest.partition("?")
-            parts = SplitResult("", "", path, query, fragment)
+        else:
+            try:
+                parts = urlsplit(resource)
+                path, query, fragment = parts.path, parts.query, parts.fragment
+            except ValueError:
+                # An authority urlsplit refuses (a bad IP literal): read the
+                # whole target as path, query and fragment instead.
+                rest, _, fragment = resource.partition("#")
+                path, _, query = rest.partition("?")
         self.href = resource
-        self.pathname = parts.path or "/"
-        self.search = f"?{parts.query}" if parts.query else ""
-        self.hash = f"#{parts.fragment}" if parts.fragment else ""
-        query: dict[str, str | list[str]] = {}
-        for key, values in parse_qs(parts.query, keep_blank_values=True).items():
-            query[key] = values[0] if len(values) == 1 else values
-        self.query = query
+        self.pathname = path or "/"
+        self.search = f"?{query}" if query else ""
+        self.hash = f"#{fragment}" if fragment else ""
+        self._query: dict[str, str | list[str]] | None = None
+
+    @property
+    def query(self) -> dict[str, str | list[str]]:
+        """The query as a dict, parsed on first use (a repeated key gives a
+        list of its values)."""
+        if self._query is None:
+            query: dict[str, str | list[str]] = {}
+            for key, values in parse_qs(self.search[1:], keep_blank_values=True).items():
+                query[key] = values[0] if len(values) == 1 else values
+            self._query = query
+        return self._query
 
     @property
     def path(self) -> str:
