@@ -258,3 +258,21 @@ def test_bad_request_options_values_raise_naming_the_key(make_server, options, e
     server = make_server(echo_handler)
     with pytest.raises(error, match=repr(next(iter(options)))):
         connect(server.url, request_options=options)
+
+
+def test_a_non_ascii_reject_reason_reads_back_the_same(make_server):
+    """Heads are written in UTF-8; header values that are valid UTF-8 are
+    read as such (others stay Latin-1, as HTTP has them), so a reason in
+    any language crosses from our server to our client intact."""
+    reason = "Zugang verweigert: Größe über 10 €"
+    server = make_server(lambda request: request.reject(403, reason))
+    with pytest.raises(WebSocketHandshakeError) as info:
+        connect(f"ws://127.0.0.1:{server.port}/")
+    assert info.value.response.headers["X-WebSocket-Reject-Reason"] == reason
+
+
+def test_a_latin1_header_value_stays_latin1(canned):
+    url = canned(lambda key: b"HTTP/1.1 403 Forbidden\r\nX-Reason: caf\xe9\r\n\r\n")
+    with pytest.raises(WebSocketHandshakeError) as info:
+        connect(url)
+    assert info.value.response.headers["X-Reason"] == "caf\xe9"

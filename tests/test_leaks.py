@@ -24,6 +24,7 @@ import logging
 import os
 import socket
 import struct
+import weakref
 
 import pytest
 from gevent.event import AsyncResult, Event
@@ -316,4 +317,63 @@ def test_thousand_connections_leave_nothing_behind(quiet_library):
         assert instances(WebSocketConnection) <= connections_before
         assert instances(WebSocketRequest) <= requests_before
     finally:
+        server.stop()
+
+
+def test_closed_connections_are_freed_without_the_cyclic_gc(quiet_library):
+    """With the cyclic GC off, the connection objects of closed
+    connections (both sides; closed by either, or reset; compressed or not)
+    are freed as soon as nothing refers to them: a connection holds no
+    reference cycle, so closing one does not leave its buffers and parser
+    waiting for the GC's next full pass."""
+    server = CountingServer.listen(("127.0.0.1", 0), permessage_deflate=True)
+    server_sides: list[weakref.ref] = []
+
+    def on_request(request: WebSocketRequest) -> None:
+        connection = request.accept(None, request.origin)
+        server_sides.append(weakref.ref(connection))
+        if request.resource == "/server-close":
+            connection.send(connection.receive().data)
+            connection.close(1001, "Server closing.")
+        else:
+            for message in connection:
+                connection.send(message.data)
+
+    server.on("request", on_request)
+    server.start()
+    url = f"ws://127.0.0.1:{server.port}"
+    client_sides: list[weakref.ref] = []
+    gc.collect()
+    gc.disable()
+    try:
+        server.expected_handled = 4
+
+        def round_trip(path: str, **config) -> WebSocketConnection:
+            client = connect(url + path, **config)
+            client_sides.append(weakref.ref(client))
+            client.send("hello " * 20)
+            assert client.receive(timeout=5).data == "hello " * 20
+            return client
+
+        client = round_trip("/echo")                          # the client closes
+        client.close()
+        assert client.wait_closed(5)
+        client = round_trip("/echo", permessage_deflate=True)  # compressed
+        assert client.extensions
+        client.close()
+        assert client.wait_closed(5)
+        client = round_trip("/server-close")                  # the server closes
+        assert client.receive(timeout=5) is None
+        assert client.wait_closed(5)
+        raw = RawClient(server.port)                          # a reset, no close frame
+        raw.handshake("/echo")
+        raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        raw.sock.close()
+        del client, raw
+        assert server.all_handled.wait(10), server.handled
+        assert len(server_sides) == 4 and len(client_sides) == 3
+        alive = [ref() for ref in server_sides + client_sides if ref() is not None]
+        assert not alive, alive
+    finally:
+        gc.enable()
         server.stop()

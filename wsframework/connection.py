@@ -1078,6 +1078,11 @@ class WebSocketConnection(EventEmitter):
             return
         self._socket_closed = True
         close_quietly(self.socket)
+        # Nothing more can be received; dropping the reader's bound method
+        # also breaks the only reference cycle (connection -> reader ->
+        # connection), so a closed connection is freed by reference
+        # counting, not left for the cyclic GC's next full pass.
+        self._reader.detach()
         if self._close_timer is not None:
             self._close_timer.stop()
             self._close_timer.close()

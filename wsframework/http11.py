@@ -208,7 +208,20 @@ def _parse_headers(lines: bytes) -> Headers:
         raise HandshakeError(f"Malformed HTTP headers: {exc}.", 431) from None
     if message.defects:
         raise HandshakeError("Malformed HTTP headers.", 400)
-    return Headers(message.items(), raw=lines)
+    return Headers([(name, _utf8_if_valid(value)) for name, value in message.items()],
+                   raw=lines)
+
+
+def _utf8_if_valid(value: str) -> str:
+    """A header value read as Latin-1 (as HTTP has it), read again as UTF-8
+    when its bytes are valid UTF-8: heads are written in UTF-8 (a reject
+    reason in any language), so what we send reads back the same."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
 
 
 # The usual method and version strings, shared by every request that keeps

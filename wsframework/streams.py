@@ -58,6 +58,11 @@ class BufferedReader:
 
         return cls(recv_into)
 
+    def detach(self) -> None:
+        """Stop receiving: what is buffered can still be read, then the
+        reader is at end of stream."""
+        self._recv_into = None
+
     @property
     def buffered(self) -> int:
         """How many received bytes are waiting to be read."""
