@@ -24,8 +24,9 @@ npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
 if [ $# -gt 0 ]; then
   exec "$VENV/bin/pytest-gevent" "$@"
 fi
-# The whole suite (with the C accelerator), then the framing tests again
-# on the pure-Python fallback.
+# The whole suite (with the C accelerator), then the framing and
+# broadcast tests again on the pure-Python fallback.
 "$VENV/bin/pytest-gevent" -q
 WSFRAMEWORK_NO_SPEEDUPS=1 "$VENV/bin/pytest-gevent" -q -p no:cacheprovider \
-  tests/test_masking.py tests/test_frame.py tests/test_parser.py tests/test_connection.py
+  tests/test_masking.py tests/test_frame.py tests/test_parser.py tests/test_connection.py \
+  tests/test_sending.py tests/test_slow_consumer.py

@@ -1,14 +1,19 @@
-/* Optional C accelerator for wsframework: payload masking (RFC 6455 §5.3).
+/* Optional C accelerator for wsframework: payload masking (RFC 6455 §5.3)
+ * and the sends of a broadcast.
  *
  * apply_mask(data, mask) -> bytes   XOR data with the repeated 4-byte mask.
+ * send_each(socks, data) -> list    send data to each socket, never waiting.
  *
- * wsframework/masking.py imports this when it is built and falls back to
- * pure Python otherwise (or when WSFRAMEWORK_NO_SPEEDUPS is set).
+ * wsframework/masking.py and wsframework/sending.py import this when it is
+ * built and fall back to pure Python otherwise (or when
+ * WSFRAMEWORK_NO_SPEEDUPS is set).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static PyObject *
 apply_mask(PyObject *self, PyObject *args)
@@ -52,15 +57,66 @@ done:
     return result;
 }
 
+/* send_each(socks, data): one non-blocking send() of data to each socket
+ * of the list (anything with fileno()).  Returns [(index, result), ...] for
+ * the sockets that did not take all of it: result is the byte count sent
+ * (0 when the socket would block) or -errno.  A broadcast to a thousand
+ * connections spends its time in the kernel; this keeps the interpreter
+ * out of the loop between the system calls. */
+static PyObject *
+send_each(PyObject *self, PyObject *args)
+{
+    PyObject *socks, *short_ones = NULL;
+    Py_buffer data;
+    Py_ssize_t i, n;
+
+    if (!PyArg_ParseTuple(args, "O!y*:send_each", &PyList_Type, &socks, &data))
+        return NULL;
+    short_ones = PyList_New(0);
+    if (short_ones == NULL)
+        goto done;
+    n = PyList_GET_SIZE(socks);
+    for (i = 0; i < n && i < PyList_GET_SIZE(socks); i++) {
+        Py_ssize_t sent;
+        int fd = PyObject_AsFileDescriptor(PyList_GET_ITEM(socks, i));
+
+        if (fd < 0) {                           /* closed: fileno() is -1 */
+            PyErr_Clear();
+            sent = -EBADF;
+        } else {
+            do {
+                sent = send(fd, data.buf, (size_t)data.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+            } while (sent < 0 && errno == EINTR);
+            if (sent < 0)
+                sent = (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+        }
+        if (sent != data.len) {
+            PyObject *item = Py_BuildValue("(nn)", i, sent);
+            if (item == NULL || PyList_Append(short_ones, item) < 0) {
+                Py_XDECREF(item);
+                Py_CLEAR(short_ones);
+                goto done;
+            }
+            Py_DECREF(item);
+        }
+    }
+done:
+    PyBuffer_Release(&data);
+    return short_ones;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", apply_mask, METH_VARARGS,
      "apply_mask(data, mask) -> bytes: XOR data with the repeated 4-byte mask."},
+    {"send_each", send_each, METH_VARARGS,
+     "send_each(socks, data) -> [(index, result)]: send data to each socket without "
+     "waiting; lists those that did not take all of it (bytes sent, or -errno)."},
     {NULL, NULL, 0, NULL}
 };
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT, "wsframework._speedups",
-    "C accelerator for wsframework (masking).", -1, speedups_methods
+    "C accelerator for wsframework (masking, broadcast sends).", -1, speedups_methods
 };
 
 PyMODINIT_FUNC

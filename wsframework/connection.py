@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket as _socket
 import ssl
 from collections import deque
@@ -521,6 +522,12 @@ class WebSocketConnection(EventEmitter):
                     _call(callback, None)
                 return True
             data = memoryview(data)[sent:]
+        return self._queue_output(data, callback)
+
+    def _queue_output(self, data: bytes | memoryview, callback: Callback | None = None) -> bool:
+        """Queue what the socket did not take; the flusher greenlet writes
+        it.  False once the queue is above the high-water mark."""
+        out = self._out
         if out is None:
             out = self._out = deque()
         out.append(data)
@@ -535,6 +542,14 @@ class WebSocketConnection(EventEmitter):
             self.output_buffer_full = True
             return False
         return True
+
+    def _short_send(self, data: bytes, result: int) -> None:
+        """A broadcast sent ``data`` straight to the socket, which took only
+        ``result`` bytes (queue the rest), or failed with errno ``-result``."""
+        if result < 0:
+            self._on_socket_error(OSError(-result, os.strerror(-result)), "write")
+        else:
+            self._queue_output(memoryview(data)[result:])
 
     def _uncork(self) -> None:
         """Write the corked messages (see :meth:`_write`) in one send."""

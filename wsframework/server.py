@@ -31,6 +31,7 @@ from .exceptions import HandshakeError
 from .handshake import reject_response
 from .http11 import parse_request, read_head
 from .request import WebSocketRequest
+from .sending import send_each
 from .streams import BufferedReader
 
 __all__ = ["WebSocketServer", "broadcast"]
@@ -58,13 +59,19 @@ def broadcast(connections: Iterable[WebSocketConnection], message: str | bytes) 
     size = len(payload)
     whole = None                # the one-frame encoding, shared by most connections
     shared: dict[int, bytes | list] = {}     # fragmented ones, by threshold
+    direct: list[WebSocketConnection] = []   # the frame goes straight to their socket
     sent = 0
     for connection in list(connections):
         if not connection.connected:
             continue
+        sent += 1
         if connection._extensions or connection.mask_outgoing_packets:
             data = connection._encode_message(opcode, payload)
         elif size <= connection._threshold or not connection._fragment:
+            if (connection._read_event is not None and not connection._out
+                    and connection._cork is None and not connection._socket_closed):
+                direct.append(connection)   # a plain socket with nothing queued
+                continue
             data = whole
             if data is None:
                 data = whole = connection._encode_message(opcode, payload)
@@ -74,7 +81,13 @@ def broadcast(connections: Iterable[WebSocketConnection], message: str | bytes) 
                 data = shared[connection._threshold] = connection._encode_message(
                     opcode, payload)
         connection._write(data, message=True)
-        sent += 1
+    if direct:
+        if whole is None:
+            whole = direct[0]._encode_message(opcode, payload)
+        # One loop of system calls (in C when built); those that did not
+        # take the whole frame queue the rest, as _write would have.
+        for index, result in send_each([connection._raw for connection in direct], whole):
+            direct[index]._short_send(whole, result)
     return sent
 
 
