@@ -495,6 +495,9 @@ RFC_EXAMPLES = {
     "7.2.3.1-hello-fragmented": [bytes.fromhex("f248cd"), bytes.fromhex("c9c90700")],
     "7.2.3.3-no-compression": [bytes.fromhex("000500faff48656c6c6f00")],
     "7.2.3.4-bfinal": [bytes.fromhex("f348cdc9c9070000")],
+    # The same, cut after the final block: the byte after it is ignored
+    # in a later fragment as it is in the same one.
+    "7.2.3.4-bfinal-fragmented": [bytes.fromhex("f348cdc9c90700"), bytes.fromhex("00")],
     "7.2.3.5-two-blocks": [bytes.fromhex("f248050000 00ffff cac9c90700".replace(" ", ""))],
 }
 

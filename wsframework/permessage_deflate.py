@@ -93,12 +93,11 @@ class PerMessageDeflate(Extension):
         decoder = self._decoder
         try:
             if decoder.eof:
-                # The message ended with a BFINAL block in an earlier frame:
-                # only empty fragments may follow (the tail that would be
-                # appended after the final block is ignored).
-                if payload:
-                    raise ProtocolError(
-                        1007, "Invalid compressed data: data after the final block")
+                # The message's DEFLATE stream ended (a BFINAL block) in an
+                # earlier frame.  What follows the final block is ignored,
+                # as zlib does within one frame: the message's payload is
+                # the fragments joined, wherever they were cut (RFC 7692's
+                # own §7.2.3.4 example has a byte after its final block).
                 data = b""
             else:
                 data = decoder.decompress(payload + _TAIL if fin else payload, max_size + 1)
