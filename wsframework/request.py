@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket as _socket
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from gevent.event import Event
 
@@ -24,6 +24,30 @@ from .url import ResourceURL
 __all__ = ["WebSocketRequest"]
 
 logger = logging.getLogger("wsframework.request")
+
+
+class _MadeOnFirstRead:
+    """A request attribute kept as None in its slot while the handshake had
+    nothing for it: the first read makes (and keeps) the empty container.
+    A handler may keep its request as long as the connection, and empty
+    containers add up over many idle connections."""
+
+    def __init__(self, slot: str, factory: Callable[[], Any], doc: str) -> None:
+        self.slot = slot
+        self.factory = factory
+        self.__doc__ = doc
+
+    def __get__(self, request: Any, owner: type | None = None) -> Any:
+        if request is None:
+            return self
+        value = getattr(request, self.slot)
+        if value is None:
+            value = self.factory()
+            setattr(request, self.slot, value)
+        return value
+
+    def __set__(self, request: Any, value: Any) -> None:
+        setattr(request, self.slot, value)
 
 
 class WebSocketRequest(EventEmitter):
@@ -56,8 +80,7 @@ class WebSocketRequest(EventEmitter):
         self.websocket_version: int | None = None
         self.origin: str | None = None
         self.requested_protocols: list[str] | None = []
-        # Made on first read when the handshake had none: a handler may keep
-        # its request as long as the connection, and empty containers add up.
+        # See _MadeOnFirstRead.
         self._protocol_map: dict[str, str] | None = None
         self._extensions: list | None = None
         self._cookies: list | None = None
@@ -95,38 +118,11 @@ class WebSocketRequest(EventEmitter):
     def key(self, value: str | None) -> None:
         self._key = value
 
-    @property
-    def protocol_full_case_map(self) -> dict[str, str]:
-        """Each requested subprotocol, lowercased, to the client's spelling."""
-        if self._protocol_map is None:
-            self._protocol_map = {}
-        return self._protocol_map
-
-    @protocol_full_case_map.setter
-    def protocol_full_case_map(self, value: dict[str, str]) -> None:
-        self._protocol_map = value
-
-    @property
-    def requested_extensions(self) -> list:
-        """The ``Sec-WebSocket-Extensions`` offers, as ``[{name, params}]``."""
-        if self._extensions is None:
-            self._extensions = []
-        return self._extensions
-
-    @requested_extensions.setter
-    def requested_extensions(self, value: list) -> None:
-        self._extensions = value
-
-    @property
-    def cookies(self) -> list:
-        """The ``Cookie`` header, as ``[{name, value}]``."""
-        if self._cookies is None:
-            self._cookies = []
-        return self._cookies
-
-    @cookies.setter
-    def cookies(self, value: list) -> None:
-        self._cookies = value
+    protocol_full_case_map = _MadeOnFirstRead(
+        "_protocol_map", dict, "Each requested subprotocol, lowercased, to the client's spelling.")
+    requested_extensions = _MadeOnFirstRead(
+        "_extensions", list, "The ``Sec-WebSocket-Extensions`` offers, as ``[{name, params}]``.")
+    cookies = _MadeOnFirstRead("_cookies", list, "The ``Cookie`` header, as ``[{name, value}]``.")
 
     @property
     def resolved(self) -> bool:
