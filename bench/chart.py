@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Draw one run of the shared benchmark as a chart of ratios to a baseline.
+"""Draw one run of the benchmark (bench/run.py) as a chart of ratios to a baseline.
 
     python bench/chart.py --file /tmp/wsf-bench.jsonl                  # -> docs/performance.png
     python bench/chart.py --file results.jsonl --run 20261126-045746 --out /tmp/run.png
     python bench/chart.py --file results.jsonl --table                 # Markdown ratios, no chart
 
-Reads the JSON lines that ``../shared/bench/run.py`` writes (one ``meta``
+Reads the JSON lines that ``bench/run.py`` writes (one ``meta``
 record per run, one ``result`` record per measurement), takes one run (the
 latest in the file unless ``--run`` names one), and for every scenario and
 server the median of the headline metric over the repetitions (failed
@@ -24,7 +24,7 @@ wsframework (``--target-server``) are drawn as markers over its bars.
 
 ``--table`` prints the same ratios as a Markdown table (server x scenario,
 with the targets and whether they are met) instead of drawing; the values
-themselves are in ``../shared/bench/table.py --file FILE --rows --md``.
+themselves are in ``bench/table.py --file FILE --rows --md``.
 
 The chart needs matplotlib (``pip install -e '.[bench]'``); ``--table``
 needs only the standard library.
@@ -291,7 +291,7 @@ def draw(meta, cells, rat, servers, scenarios, baseline, target_server, out: Pat
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--file", type=Path, required=True, help="results JSONL of ../shared/bench/run.py")
+    p.add_argument("--file", type=Path, required=True, help="results JSONL of bench/run.py")
     p.add_argument("--run", help="run id (default: the last run in the file)")
     p.add_argument("--out", type=Path, default=Path("docs/performance.png"),
                    help="PNG to write (default docs/performance.png)")

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Client benchmark: wsframework's client against Python ``websockets``
-clients, all talking to the same Node ``ws`` server of the shared benchmark.
+clients, all talking to the same Node ``ws`` server of the benchmark (``bench/``).
 
     python bench/client.py                              # 3 reps, every client and scenario
     python bench/client.py --reps 1 --duration 2 --scenarios echo_rtt
     python bench/client.py --clients wsframework,websockets --md
     python bench/client.py --table $BENCH_HOME/results/client.jsonl --md   # render a file again
 
-The server is ``servers/ws_server.js`` of ``../shared/bench`` (npm ``ws``,
-the fastest anchor there, so the client is what limits), started fresh for
+The server is ``bench/servers/ws_server.js`` (npm ``ws``, the fastest
+peer of ``bench/run.py``, so the client is what limits), started fresh for
 every measurement with node and ``$BENCH_HOME/node_modules`` and pinned to
 CPU 0 (``taskset``); the client runs in its own process pinned to CPU 1.
 The clients, each written the way a user would write it:
@@ -38,10 +38,10 @@ Results are appended as JSON lines to --out (default
 (% of one core: near 100 means the client is the limit, which is the point)
 and the server's (well below 100 means the server has time to spare).
 
-The venvs are those of the shared benchmark: wsframework's client runs in
-``BENCH_WSF_VENV`` (default /tmp/bench-wsf-venv, where ``run.py --project .``
-installs this checkout in editable mode), the websockets clients in
-``BENCH_VENV`` (/tmp/bench-venv).
+The venvs are those of ``bench/run.py``: wsframework's client runs in
+``BENCH_WSF_VENV`` (default /tmp/bench-wsf-venv, where ``run.py`` installs
+this checkout in editable mode), the websockets clients in ``BENCH_VENV``
+(/tmp/bench-venv, made by ``bench/setup.sh``).
 """
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ SCENARIOS = ["echo_rtt", "echo_pipelined", "bulk_1m"]
 
 
 def printable(n: int) -> bytes:
-    """n bytes of 'a' + offset % 26, as the shared benchmark's client sends."""
+    """n bytes of 'a' + offset % 26, as the load client (wsload) sends."""
     alphabet = bytes(range(97, 97 + 26))
     return (alphabet * (n // 26 + 1))[:n]
 
@@ -509,7 +509,7 @@ def measure(client: str, scenario: str, rep: int, a, run_id: str, logdir: Path) 
     with open(log, "wb") as out:
         server = subprocess.Popen(
             ["taskset", "-c", a.server_cpu, NODE, "servers/ws_server.js", str(port)],
-            cwd=a.bench, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=HERE, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "NODE_PATH": str(WORK / "node_modules")}, start_new_session=True)
     try:
         wait_listening(port, server)
@@ -711,8 +711,6 @@ def main(argv=None) -> int:
     p.add_argument("--window", type=int, default=200, help="echo_pipelined messages in flight (200)")
     p.add_argument("--server-cpu", default="0")
     p.add_argument("--client-cpu", default="1")
-    p.add_argument("--bench", type=Path, default=PROJECT.parent / "shared" / "bench",
-                   help="the shared benchmark folder (default ../shared/bench)")
     p.add_argument("--out", type=Path, default=WORK / "results" / "client.jsonl")
     p.add_argument("--baseline", default="websockets")
     p.add_argument("--md", action="store_true", help="Markdown tables")
@@ -738,14 +736,13 @@ def main(argv=None) -> int:
     bad = [c for c in clients if c not in CLIENTS] + [s for s in scen if s not in SCENARIOS]
     if bad:
         p.error(f"unknown client(s)/scenario(s): {bad}")
-    if not (a.bench / "servers" / "ws_server.js").exists():
-        p.error(f"no {a.bench}/servers/ws_server.js: pass --bench (the shared benchmark folder)")
     if not (WORK / "node_modules" / "ws").exists():
-        p.error(f"no {WORK}/node_modules/ws: run {a.bench}/setup.sh first")
+        p.error(f"no {WORK}/node_modules/ws: run bash bench/setup.sh first")
     for c in clients:
         if not (CLIENTS[c][0] / "bin" / "python").exists():
-            p.error(f"{c} needs {CLIENTS[c][0]}: run {a.bench}/setup.sh, then "
-                    f"{a.bench}/run.py wsframework --project . once (creates the wsframework venv)")
+            p.error(f"{c} needs {CLIENTS[c][0]}: run bash bench/setup.sh, then "
+                    "python3 bench/run.py wsframework --reps 1 --scenarios echo_rtt once "
+                    "(creates the wsframework venv)")
 
     run_id = "client-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     logdir = WORK / "results" / "logs" / run_id

@@ -1,4 +1,4 @@
-"""wsframework echo + fanout server for the shared benchmark (../shared/bench).
+"""wsframework echo + fanout server for the benchmark (bench/run.py, bench/README.md).
 
     python bench/server.py PORT
 

@@ -1,8 +1,9 @@
 """The Autobahn|Testsuite client loop, written with ``wsframework.connect``.
 
-Run by ``../shared/tools/autobahn/run-client-suite.sh``, which sets
-``AUTOBAHN_URL`` and ``AUTOBAHN_AGENT``: it asks for the case count, echoes
-every message of each case, then asks the suite to write its reports.
+Run by ``scripts/autobahn/run-client-suite.sh`` (``scripts/autobahn.sh``
+calls it), which sets ``AUTOBAHN_URL`` and ``AUTOBAHN_AGENT``: it asks for
+the case count, echoes every message of each case, then asks the suite to
+write its reports.
 """
 
 import os

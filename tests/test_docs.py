@@ -290,7 +290,8 @@ def check_shell(block: Block) -> None:
     from wsframework.cli import _parser
 
     extras = _setup_extras()
-    for raw in block.code.splitlines():
+    # A command continued with a trailing backslash is one command.
+    for raw in block.code.replace("\\\n", " ").splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -307,8 +308,17 @@ def check_shell(block: Block) -> None:
                 for extra in (match.group(1) or "").split(","):
                     assert not extra or extra in extras, f"{block}: no extra {extra!r}"
         elif words[0] in ("bash", "python", "python3") and words[1].endswith((".sh", ".py")):
-            # A script of the repository (or of ../shared, beside it).
-            assert os.path.exists(os.path.join(ROOT, words[1])), f"{block}: no {words[1]}"
+            # A script of the repository: nothing outside it.
+            script = os.path.normpath(words[1])
+            assert not os.path.isabs(script) and not script.startswith(".."), (
+                f"{block}: {words[1]} is not in the repository")
+            assert os.path.exists(os.path.join(ROOT, script)), f"{block}: no {words[1]}"
+            if script in ("bench/run.sh", "bench/run.py"):
+                # The benchmark takes these arguments (it checks them, runs nothing).
+                done = subprocess.run(
+                    [sys.executable, os.path.join(ROOT, "bench", "run.py"), *words[2:], "--dry-run"],
+                    capture_output=True, text=True)
+                assert done.returncode == 0, f"{block}: bench/run.py refuses {line!r}: {done.stderr}"
         else:
             raise AssertionError(f"{block}: unknown command {line!r}; teach "
                                  "tests/test_docs.py how to check it")
