@@ -3,10 +3,20 @@ each test.  The suite runs under ``pytest-gevent`` (gevent monkey-patched)."""
 
 from __future__ import annotations
 
+import os
+
 import gevent
 import pytest
 
 from wsframework import WebSocketServer
+
+
+# The client honours HTTP_PROXY, HTTPS_PROXY and ALL_PROXY as urllib does;
+# the suite's own connections go straight to 127.0.0.1 whatever the machine
+# says (tests/test_proxy.py sets them where it means to).
+for _name in ("http_proxy", "https_proxy", "all_proxy"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.upper(), None)
 
 
 class ServerFactory:

@@ -182,7 +182,8 @@ def test_bots_talk_and_report(chat_server):
     assert result.returncode == 0, result.stderr
     summary = result.stderr.strip().splitlines()[-1]
     match = re.search(r"20 bots, 2 room\(s\), .* sent (\d+), delivered (\d+) .* failed "
-                      r"connections 0, errors 0; delivery latency p50 +([\d.]+) ms", summary)
+                      r"connections 0, reconnects 0, errors 0; delivery latency p50 +([\d.]+) ms",
+                      summary)
     assert match, summary
     sent, delivered = int(match.group(1)), int(match.group(2))
     assert sent > 0 and delivered >= sent      # each message reaches its room's bots

@@ -24,6 +24,9 @@ covers the package.
   ``companion=certs``
       Write ``cert.pem``, ``key.pem`` (for 127.0.0.1 and localhost) and
       ``ca.pem`` into the page's working directory (a temporary one).
+  ``companion=proxy`` / ``companion=socks``
+      Start a real HTTP CONNECT proxy (tinyproxy; ``3128`` in the blocks
+      becomes its port) or SOCKS5 proxy (pproxy; ``1080`` becomes its port).
   ``as=geventwebsocket``
       Run the block with ``geventwebsocket.handler`` being
       ``wsframework.wsgi`` — the claim of the page it is on.
@@ -168,6 +171,7 @@ class PageRun:
         self.greenlets: list[gevent.Greenlet] = []
         self.ports: list[int] = []            # servers of the page, in order
         self.redis = None
+        self.proxies: dict[str, object] = {}  # "3128"/"1080" -> the proxy on a free port
         self.outputs: list[list[str]] = []    # per python block: output of each run
         self.server_started = gevent.event.Event()
         original_start = BaseServer.start
@@ -213,10 +217,20 @@ class PageRun:
                 extra.write_to_path(os.path.join(self.workdir, "cert.pem"), append=True)
             cert.private_key_pem.write_to_path(os.path.join(self.workdir, "key.pem"))
             ca.cert_pem.write_to_path(os.path.join(self.workdir, "ca.pem"))
+        elif kind == "proxy":
+            from pathlib import Path
+
+            from tests.proxies import tinyproxy
+            self.proxies["3128"] = tinyproxy(Path(self.workdir))
+        elif kind == "socks":
+            from tests.proxies import pproxy
+            self.proxies["1080"] = pproxy("socks5")
         else:
             raise AssertionError(f"{block}: unknown companion {kind!r}")
 
     def substitute(self, code: str, block: Block, port: int | None) -> str:
+        for placeholder, proxy in self.proxies.items():
+            code = code.replace(f"127.0.0.1:{placeholder}", f"127.0.0.1:{proxy.port}")
         if "6379" in code:
             assert self.redis is not None, f"{block}: uses Redis (6379) but has no companion=redis"
             code = code.replace("6379", str(self.redis.port))
@@ -283,6 +297,8 @@ class PageRun:
             greenlet.kill(block=False)
         if self.redis is not None:
             self.redis.stop()
+        for proxy in self.proxies.values():
+            proxy.stop()
 
 
 # ------------------------------------------------------------ other blocks

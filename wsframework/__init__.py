@@ -12,6 +12,8 @@ from .exceptions import (ConnectionClosedError, HandshakeError, PayloadTooBig,
                          ProtocolError, WebSocketError, WebSocketHandshakeError)
 from .frame import Opcode, WebSocketFrame
 from .message import WebSocketMessage
+from .proxy import ProxyError
+from .reconnect import connect_forever
 from .request import WebSocketRequest
 from .router import WebSocketRouter, WebSocketRouterRequest
 from .server import WebSocketServer, broadcast
@@ -21,8 +23,8 @@ from .w3c import W3CWebSocket
 __all__ = [
     "WebSocketServer", "WebSocketRequest", "WebSocketConnection", "WebSocketClient",
     "WebSocketRouter", "WebSocketRouterRequest", "W3CWebSocket",
-    "WebSocketFrame", "WebSocketMessage", "connect", "broadcast",
+    "WebSocketFrame", "WebSocketMessage", "connect", "connect_forever", "broadcast",
     "WebSocketError", "WebSocketHandshakeError", "ProtocolError", "PayloadTooBig",
-    "HandshakeError", "ConnectionClosedError", "CloseCode", "CLOSE_DESCRIPTIONS", "Opcode",
+    "HandshakeError", "ConnectionClosedError", "ProxyError", "CloseCode", "CLOSE_DESCRIPTIONS", "Opcode",
     "version", "__version__", "deprecation",
 ]

@@ -20,8 +20,8 @@ from typing import TextIO
 import gevent
 from gevent.event import Event
 
-from .client import connect
 from .exceptions import WebSocketError
+from .reconnect import connect_forever
 
 __all__ = ["Histogram", "Swarm", "SwarmStats"]
 
@@ -65,6 +65,7 @@ class SwarmStats:
 
     connected: int = 0
     failed: int = 0
+    reconnects: int = 0
     sent: int = 0
     received: int = 0
     errors: int = 0
@@ -109,23 +110,43 @@ class Swarm:
             self.summary(out)
         return self.stats
 
+    def stop(self) -> None:
+        """End the run early: every bot closes its connection (1000)."""
+        self._stop.set()
+
     def _bot(self, number: int) -> None:
         gevent.sleep(random.uniform(0, self.ramp))
         room = f"bots-{number % self.rooms}" if self.rooms > 1 else "lobby"
+        period = self.count / self.rate if self.rate > 0 else None
+        attempts = 0
         try:
-            connection = connect(self.url, ["chat"])
+            # A bot stays connected as a page would: when the server goes away
+            # (a deploy, a restart) it comes back with jittered backoff.
+            for connection in connect_forever(self.url, ["chat"], backoff_initial=0.5,
+                                              backoff_max=10.0):
+                attempts += 1
+                if attempts > 1:
+                    self.stats.reconnects += 1
+                self._talk(connection, number, room, period)
+                if self._stop.is_set():
+                    break
         except (WebSocketError, OSError):
             self.stats.failed += 1
-            return
+
+    def _talk(self, connection, number: int, room: str, period: float | None) -> None:
+        """One connection's life: join, then a message every ``period``
+        seconds until the swarm stops or the connection is lost."""
         self.stats.connected += 1
+        lost = Event()
         connection.on("message", self._on_message)
-        connection.send(json.dumps({"type": "join", "room": room, "nick": f"bot{number}"}))
-        period = self.count / self.rate if self.rate > 0 else None
+        connection.on("close", lambda *_: lost.set())
+        stop_or_lost = [self._stop, lost]
         try:
+            connection.send(json.dumps({"type": "join", "room": room, "nick": f"bot{number}"}))
             if period is None:
-                self._stop.wait()
+                gevent.wait(stop_or_lost, count=1)
                 return
-            gevent.sleep(random.uniform(0, period))
+            gevent.wait(stop_or_lost, random.uniform(0, period), count=1)
             sequence = 0
             while not self._stop.is_set() and connection.connected:
                 sequence += 1
@@ -133,9 +154,11 @@ class Swarm:
                 connection.send(json.dumps({"type": "message", "text": text}))
                 self.stats.sent += 1
                 self._window.sent += 1
-                self._stop.wait(period)
+                gevent.wait(stop_or_lost, period, count=1)
+        except WebSocketError:
+            pass                                    # lost while sending: reconnect
         finally:
-            if connection.connected:
+            if connection.connected and self._stop.is_set():
                 connection.close()
             connection.wait_closed(5)
             self.stats.connected -= 1
@@ -181,6 +204,7 @@ class Swarm:
             f"{self.count} bots, {self.rooms} room(s), {elapsed:.1f} s: "
             f"sent {stats.sent}, delivered {stats.received} "
             f"({stats.received / max(elapsed, 1e-9):.0f}/s), failed connections {stats.failed}, "
+            f"reconnects {stats.reconnects}, "
             f"errors {stats.errors}; delivery latency p50 {_ms(stats.latency.percentile(0.5))}, "
             f"p99 {_ms(stats.latency.percentile(0.99))}, "
             f"max {_ms(stats.latency.percentile(1.0))}\n")

@@ -62,6 +62,7 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """The settings given as flags (those left out stay unset)."""
     mapping = {
         ("server", "host"): args.host, ("server", "port"): args.port,
+        ("server", "unix_socket"): args.unix,
         ("server", "workers"): args.workers, ("server", "certfile"): args.certfile,
         ("server", "keyfile"): args.keyfile, ("server", "log_level"): args.log_level,
         ("chat", "history"): args.history, ("chat", "max_text"): args.max_text,
@@ -122,14 +123,24 @@ def _build_server(settings: dict[str, dict[str, Any]], listener: Any = None):
         raise SettingsError(f"server.certfile/server.keyfile: cannot load "
                             f"{server_settings['certfile']}: {exc.strerror or exc}") from None
     try:
+        if listener is None and server_settings["unix_socket"]:
+            from .unix import unix_listener
+            listener = unix_listener(_where(server_settings), 1024)
         return ChatServer(server_settings["host"], server_settings["port"],
                           history=settings["chat"]["history"],
                           max_text=settings["chat"]["max_text"],
                           max_rooms=settings["chat"]["max_rooms"],
                           ssl_context=context, listener=listener, **settings["websocket"])
     except OSError as exc:
-        raise SettingsError(f"cannot listen on {server_settings['host']}:"
-                            f"{server_settings['port']}: {exc.strerror or exc}") from None
+        raise SettingsError(f"cannot listen on {_where(server_settings)}: "
+                            f"{exc.strerror or exc}") from None
+
+
+def _where(server_settings: dict[str, Any]) -> str:
+    """Where the chat listens, as the log and errors say it."""
+    if server_settings["unix_socket"]:
+        return f"unix:{server_settings['unix_socket']}"
+    return f"{server_settings['host']}:{server_settings['port']}"
 
 
 def _serve_one(settings: dict[str, dict[str, Any]], chat: Any) -> int:
@@ -142,8 +153,12 @@ def _serve_one(settings: dict[str, dict[str, Any]], chat: Any) -> int:
         chat.backplane.start()
     chat.start()
     scheme = "https" if server_settings["certfile"] else "http"
-    logger.info("chat server on %s://%s:%d/ (pid %d)", scheme, server_settings["host"],
-                chat.port, os.getpid())
+    if server_settings["unix_socket"]:
+        logger.info("chat server on %s (%s, pid %d)", _where(server_settings), scheme,
+                    os.getpid())
+    else:
+        logger.info("chat server on %s://%s:%d/ (pid %d)", scheme, server_settings["host"],
+                    chat.port, os.getpid())
     _wait_for_signal()
     logger.info("shutting down: closing %d connections with 1001",
                 len(chat.websockets.connections))
@@ -157,8 +172,14 @@ def _run_serve(args: argparse.Namespace) -> int:
         _logging(settings["server"]["log_level"])
         workers = settings["server"]["workers"]
         host, port = settings["server"]["host"], settings["server"]["port"]
+        shared = None
         if workers == 1:
             chat = _build_server(settings)
+        elif settings["server"]["unix_socket"]:
+            # One Unix socket, bound before the fork: the workers share it.
+            from .unix import unix_listener
+            chat = None
+            shared = unix_listener(_where(settings["server"]), 1024)
         elif port == 0:
             raise SettingsError("server.port 0 cannot be shared by several workers")
         else:
@@ -168,15 +189,15 @@ def _run_serve(args: argparse.Namespace) -> int:
         print(f"wsframework serve: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"wsframework serve: cannot listen on {host}:{port}: {exc.strerror or exc}",
-              file=sys.stderr)
+        print(f"wsframework serve: cannot listen on {_where(settings['server'])}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
         return 2
     if chat is not None:
         return _serve_one(settings, chat)
-    return _supervise(settings, workers, host, port)
+    return _supervise(settings, workers, host, port, shared)
 
 
-def _supervise(settings: dict, workers: int, host: str, port: int) -> int:
+def _supervise(settings: dict, workers: int, host: str, port: int, shared: Any = None) -> int:
     """Fork the workers (each binds the port with SO_REUSEPORT), pass
     SIGINT/SIGTERM on, and wait for them."""
     import gevent
@@ -186,8 +207,8 @@ def _supervise(settings: dict, workers: int, host: str, port: int) -> int:
         pid = os.fork()
         if pid == 0:
             try:
-                code = _serve_one(settings, _build_server(settings,
-                                                          _reuseport_listener(host, port)))
+                listener = shared if shared is not None else _reuseport_listener(host, port)
+                code = _serve_one(settings, _build_server(settings, listener))
             except SettingsError as exc:
                 print(f"wsframework serve: {exc}", file=sys.stderr)
                 code = 2
@@ -196,7 +217,7 @@ def _supervise(settings: dict, workers: int, host: str, port: int) -> int:
                 code = 1
             os._exit(code)
         children.append(pid)
-    logger.info("%d workers on port %d: %s", workers, port, children)
+    logger.info("%d workers on %s: %s", workers, _where(settings["server"]), children)
 
     def forward(signum: int) -> None:
         for child in children:
@@ -263,6 +284,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", metavar="FILE", help="TOML settings (see conf/chat.toml)")
     serve.add_argument("--host", help="address to listen on [server.host]")
     serve.add_argument("--port", type=int, help="port to listen on [server.port]")
+    serve.add_argument("--unix", metavar="PATH",
+                       help="Unix domain socket to listen on instead [server.unix_socket]")
     serve.add_argument("--workers", type=int, help="processes sharing the port [server.workers]")
     serve.add_argument("--certfile", help="TLS certificate (PEM) [server.certfile]")
     serve.add_argument("--keyfile", help="TLS private key (PEM) [server.keyfile]")

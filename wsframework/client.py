@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from functools import partial
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -20,10 +21,12 @@ from .events import EventEmitter
 from .exceptions import HandshakeError, WebSocketHandshakeError
 from .extensions import parse_extension_header
 from .permessage_deflate import client_accept, client_offer
+from .proxy import open_tunnel, proxy_for
 from .handshake import check_response, client_request, generate_key, non_101_message
 from .headers import SEPARATORS
 from .http11 import HttpResponse, parse_response, read_head
 from .streams import BufferedReader
+from .unix import split_unix_url, unix_connect
 
 __all__ = ["WebSocketClient", "connect", "InvalidURL"]
 
@@ -54,7 +57,13 @@ def _normalize_protocols(protocols: str | Sequence[str] | None) -> list[str]:
 class _Target:
     """What a URL says: scheme, host, port, request path, Host header."""
 
+    unix_path: str | None = None
+
     def __init__(self, url: str) -> None:
+        unix = split_unix_url(url)
+        if unix is not None:
+            self._unix(url, *unix)
+            return
         try:
             parts = urlsplit(url)
         except ValueError as exc:                  # e.g. "Invalid IPv6 URL"
@@ -78,6 +87,19 @@ class _Target:
         host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
         self.host_header = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+    def _unix(self, url: str, scheme: str, socket_path: str, resource: str) -> None:
+        """``ws+unix:/path:/resource``: the socket to connect to, and a Host
+        header of ``localhost`` (a Unix socket has no host name)."""
+        if not socket_path:
+            raise InvalidURL(f"Invalid URL {url!r}: no socket path after '{scheme}+unix:'")
+        self.url = urlsplit(f"{scheme}://localhost{resource}")
+        self.secure = scheme == "wss"
+        self.hostname = "localhost"
+        self.port = _DEFAULT_PORTS[scheme]
+        self.host_header = "localhost"
+        self.path = resource
+        self.unix_path = socket_path
 
 
 def _tls_context(tls_options: Any) -> tuple[ssl.SSLContext, dict]:
@@ -131,13 +153,24 @@ def _request_options(options: Mapping | None) -> dict[str, Any]:
 
 
 def _open_socket(target: _Target, config: dict, request_options: Mapping | None):
+    """The socket the handshake goes over: TCP to the URL's host (directly
+    or through a proxy) or a Unix socket, then TLS for ``wss``."""
     timeout = config["open_timeout"]
     options = _request_options(request_options)
     source = None
     if options.get("local_address") is not None or options.get("local_port") is not None:
         source = (options.get("local_address") or "", options.get("local_port") or 0)
-    sock = gsocket.create_connection((target.hostname, target.port), timeout=timeout,
-                                     source_address=source)
+    unix_path = config["unix_socket_path"] or target.unix_path
+    if unix_path is not None:
+        sock = unix_connect(unix_path, timeout)
+    else:
+        proxy = proxy_for(config["proxy"], target.hostname, target.port, target.secure)
+        if proxy is None:
+            sock = gsocket.create_connection((target.hostname, target.port), timeout=timeout,
+                                             source_address=source)
+        else:
+            sock = open_tunnel(proxy, target.hostname, target.port, timeout, source,
+                               partial(_wrap_for_proxy, config["proxy_tls_options"]))
     try:
         if target.secure:
             context, options = _tls_context(config["tls_options"])
@@ -148,6 +181,12 @@ def _open_socket(target: _Target, config: dict, request_options: Mapping | None)
         sock.close()
         raise
     return sock
+
+
+def _wrap_for_proxy(tls_options: Any, sock, hostname: str):
+    """TLS to an ``https://`` proxy, with ``proxy_tls_options``."""
+    context, options = _tls_context(tls_options)
+    return context.wrap_socket(sock, server_hostname=options.get("server_hostname", hostname))
 
 
 def _read_error_body(reader: BufferedReader, response: HttpResponse) -> None:

@@ -92,6 +92,21 @@ def _anything(value: Any) -> str | None:
     return None
 
 
+def _proxy(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if not isinstance(value, str):
+        return "must be a proxy URL (str), True (from the environment) or None (no proxy)"
+    from .proxy import check_proxy_url
+    return check_proxy_url(value)
+
+
+def _path(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return None
+    return "must be a str (a filesystem path) or None"
+
+
 _CONNECTION_KEYS: dict[str, tuple[Any, _Check]] = {
     "fragment_outgoing_messages": (True, _bool),
     "fragmentation_threshold": (0x4000, _size(1)),
@@ -161,6 +176,13 @@ CLIENT_DEFAULTS: dict[str, tuple[Any, _Check]] = {
     "tls_options": (None, _tls_options),
     # Port extension: seconds allowed for TCP connect, TLS and handshake.
     "open_timeout": (10.0, _optional(_seconds(positive=True))),
+    # Port extensions for real networks: the proxy (True: from HTTPS_PROXY,
+    # HTTP_PROXY, ALL_PROXY and NO_PROXY, as urllib; a URL: that one; None:
+    # none), TLS options for an https:// proxy, and a Unix socket to connect
+    # to instead of the URL's host and port.
+    "proxy": (True, _proxy),
+    "proxy_tls_options": (None, _tls_options),
+    "unix_socket_path": (None, _path),
 }
 
 

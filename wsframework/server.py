@@ -33,6 +33,7 @@ from .http11 import parse_request, read_head
 from .request import WebSocketRequest
 from .sending import send_each
 from .streams import BufferedReader
+from .unix import remove_socket_file, unix_listener, unix_peer
 
 __all__ = ["WebSocketServer", "broadcast"]
 
@@ -160,12 +161,15 @@ class WebSocketServer(EventEmitter):
 
     # ------------------------------------------------------------ lifecycle
     @classmethod
-    def listen(cls, address: tuple[str, int] | Any, ssl_context: Any = None,
+    def listen(cls, address: tuple[str, int] | str | Any, ssl_context: Any = None,
                **config: Any) -> "WebSocketServer":
-        """A server that owns a gevent ``StreamServer`` bound to ``address``
-        (port 0 picks a free port; see :attr:`address`).  Call
-        :meth:`start` or :meth:`serve_forever` to take connections."""
+        """A server that owns a gevent ``StreamServer`` bound to ``address``:
+        ``(host, port)`` (port 0 picks a free port; see :attr:`address`),
+        ``"unix:/path"`` for a Unix domain socket, or a listening socket.
+        Call :meth:`start` or :meth:`serve_forever` to take connections."""
         server = cls(**config)
+        if isinstance(address, str):
+            address = unix_listener(address, server.config["backlog"])
         # The TLS handshake is done in handle_upgrade, under handshake_timeout.
         kwargs = {"ssl_context": ssl_context, "do_handshake_on_connect": False} \
             if ssl_context is not None else {}
@@ -212,6 +216,8 @@ class WebSocketServer(EventEmitter):
         if self._owned:
             server.stop_accepting()
             if server.socket is not None:
+                if server.socket.family == _socket.AF_UNIX:
+                    remove_socket_file(server.socket)
                 server.close()
         elif isinstance(server, WSGIServer):
             if getattr(server, "websocket_server", None) is self:
@@ -222,13 +228,21 @@ class WebSocketServer(EventEmitter):
             server.set_handle(self._previous_handle)
 
     @property
-    def address(self) -> tuple[str, int]:
-        """The (host, port) the server listens on."""
+    def address(self) -> tuple[str, int] | str:
+        """The (host, port) the server listens on; ``"unix:/path"`` for a
+        Unix domain socket."""
+        sock = getattr(self.http_server, "socket", None)
+        if sock is not None and sock.family == _socket.AF_UNIX:
+            return f"unix:{sock.getsockname()}"
         return self.http_server.address
 
     @property
-    def port(self) -> int:
-        """The port the server listens on (useful after binding port 0)."""
+    def port(self) -> int | None:
+        """The port the server listens on (useful after binding port 0);
+        None on a Unix domain socket."""
+        sock = getattr(self.http_server, "socket", None)
+        if sock is not None and sock.family == _socket.AF_UNIX:
+            return None
         return self.http_server.server_port
 
     def _server(self) -> Any:
@@ -337,7 +351,8 @@ class WebSocketServer(EventEmitter):
         reader = BufferedReader(sock.recv_into)
         # Interned: the connections from one address (a proxy, a NAT) share
         # one string for their life.
-        peer = sys.intern(address[0] if isinstance(address, tuple) else str(address))
+        peer = sys.intern(address[0] if isinstance(address, tuple)
+                          else str(address) or unix_peer(sock))
         try:
             with gevent.Timeout(self.config["handshake_timeout"], False):
                 head = None

@@ -25,6 +25,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "server": {
         "host": "127.0.0.1",
         "port": 8080,
+        # A Unix domain socket to listen on instead of host:port (behind a
+        # reverse proxy on the same machine).
+        "unix_socket": None,
         "workers": 1,
         "certfile": None,
         "keyfile": None,
@@ -69,7 +72,8 @@ def _level(value: Any) -> str | None:
 
 
 _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
-    "server": {"host": _string, "port": _integer(0, 65535), "workers": _integer(1, 256),
+    "server": {"host": _string, "port": _integer(0, 65535), "unix_socket": _optional_string,
+               "workers": _integer(1, 256),
                "certfile": _optional_string, "keyfile": _optional_string, "log_level": _level},
     "chat": {"history": _integer(0, 100000), "max_text": _integer(1, 10_000_000),
              "max_rooms": _integer(1, 10_000_000)},

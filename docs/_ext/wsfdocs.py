@@ -147,6 +147,20 @@ DESCRIPTIONS: dict[str, str] = {
     "open_timeout": (
         "Seconds allowed for the TCP connect, TLS and the handshake together; None waits "
         "forever.  A port extension."),
+    "proxy": (
+        "The proxy the connection goes through: ``True`` reads ``HTTPS_PROXY`` (``wss``), "
+        "``HTTP_PROXY`` (``ws``) or ``ALL_PROXY`` and ``NO_PROXY`` from the environment, as "
+        "``urllib`` does; a URL (``http://``, ``https://``, ``socks5://``, ``socks5h://``, "
+        "``socks4://``, ``socks4a://``, with ``user:password@`` for authentication) forces "
+        "that proxy; ``None`` connects directly.  SOCKS needs ``wsframework[socks]``.  "
+        "See :doc:`/howto/proxies`.  A port extension."),
+    "proxy_tls_options": (
+        "For an ``https://`` proxy (TLS to the proxy itself): an ``ssl.SSLContext`` or a "
+        "dict as for ``tls_options``.  A port extension."),
+    "unix_socket_path": (
+        "Connect to this Unix domain socket instead of the URL's host and port; the URL "
+        "still gives the ``Host`` header and the resource.  ``ws+unix:/path:/resource`` "
+        "URLs say both at once.  See :doc:`/howto/unix`.  A port extension."),
 }
 
 _SIDES = ("server", "client", "both")
