@@ -120,17 +120,19 @@ def test_http_2_0_request_line_is_accepted():
     (dict(drop=("Sec-WebSocket-Key",)), 400,
      "Client must provide a value for Sec-WebSocket-Key."),
     (dict(Sec_WebSocket_Key=""), 400, "Client must provide a value for Sec-WebSocket-Key."),
-    (dict(drop=("Sec-WebSocket-Version",)), 400,
+    # RFC 6455 §4.2.2: a version we cannot read is one we do not support.
+    (dict(drop=("Sec-WebSocket-Version",)), 426,
      "Client must provide a value for Sec-WebSocket-Version."),
-    (dict(Sec_WebSocket_Version="abc"), 400,
+    (dict(Sec_WebSocket_Version="abc"), 426,
      "Client must provide a value for Sec-WebSocket-Version."),
-    (dict(Sec_WebSocket_Version="0"), 400,
+    (dict(Sec_WebSocket_Version="0"), 426,
      "Client must provide a value for Sec-WebSocket-Version."),
 ])
 def test_request_failures(req_kwargs, status, text):
     error = rejection(request(**req_kwargs))
     assert error.status == status
     assert str(error) == text
+    assert error.headers == ({"Sec-WebSocket-Version": "13"} if status == 426 else {})
 
 
 def test_invalid_key_format():

@@ -32,9 +32,9 @@ def reject_reason(response):
      "Client must provide a value for Sec-WebSocket-Key."),
     (handshake_request(key="short"), 400,
      "Client must provide a valid Sec-WebSocket-Key (base64 of 16 bytes)."),
-    (handshake_request(omit=("Sec-WebSocket-Version",)), 400,
+    (handshake_request(omit=("Sec-WebSocket-Version",)), 426,
      "Client must provide a value for Sec-WebSocket-Version."),
-    (handshake_request(headers={"Sec-WebSocket-Version": "abc"}), 400,
+    (handshake_request(headers={"Sec-WebSocket-Version": "abc"}), 426,
      "Client must provide a value for Sec-WebSocket-Version."),
     (handshake_request(headers={"Sec-WebSocket-Version": "7"}), 426,
      "Unsupported websocket client version: 7Only versions 8 and 13 are supported."),
@@ -64,6 +64,25 @@ def test_bad_handshake_is_rejected(make_server, request_bytes, status, reason):
     if status == 426:
         assert response.headers["Sec-WebSocket-Version"] == "13"
     assert server.connections == [] and server.pending_requests == []
+
+
+@pytest.mark.parametrize("version_header", [None, "", "abc", "0", "x13"])
+def test_missing_or_unreadable_version_gets_426_with_ours(make_server, version_header):
+    """RFC 6455 §4.2.2: a version the server cannot read is answered
+    ``426 Upgrade Required`` with ``Sec-WebSocket-Version: 13``."""
+    server = make_server(lambda request: pytest.fail("must not be called"))
+    client = RawClient(server.port)
+    if version_header is None:
+        request_bytes = handshake_request(omit=("Sec-WebSocket-Version",))
+    else:
+        request_bytes = handshake_request(headers={"Sec-WebSocket-Version": version_header})
+    client.send_raw(request_bytes)
+    head = client.read_until_eof()
+    status_line, *header_lines = head.split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert status_line == b"HTTP/1.1 426 Upgrade Required"
+    assert b"Sec-WebSocket-Version: 13" in header_lines
+    assert (b"X-WebSocket-Reject-Reason: Client must provide a value for "
+            b"Sec-WebSocket-Version.") in header_lines
 
 
 def test_oversized_head_gets_431(make_server):

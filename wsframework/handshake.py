@@ -92,8 +92,11 @@ def check_request(request: HttpRequest) -> tuple[str, str, int]:
         raise HandshakeError(
             "Client must provide a valid Sec-WebSocket-Key (base64 of 16 bytes).", 400)
     version = parse_version(headers.get("Sec-WebSocket-Version"))
+    # A missing or unreadable version is one we do not understand: RFC 6455
+    # §4.2.2 wants 426 and the versions we speak (Node answers 400 bare).
     if not version:
-        raise HandshakeError("Client must provide a value for Sec-WebSocket-Version.", 400)
+        raise HandshakeError("Client must provide a value for Sec-WebSocket-Version.",
+                             426, {"Sec-WebSocket-Version": "13"})
     if version not in SUPPORTED_VERSIONS:
         raise HandshakeError(
             f"Unsupported websocket client version: {version}"
