@@ -557,15 +557,31 @@ def test_client_gone_before_accept_leaves_nothing_behind(make_server):
     assert events == [1006] and server.connections == []
 
 
-def test_auto_accept_with_an_invalid_protocol_is_a_500(make_server):
+@pytest.mark.parametrize("auto_accept", [True, False])
+@pytest.mark.parametrize("offer, reason", [
+    ("a b", 'Illegal character " " in requested subprotocol "a b".'),
+    ("chat, bad/protocol", 'Illegal character "/" in requested subprotocol "bad/protocol".'),
+    ("chat,,echo", "Client must not request an empty subprotocol."),
+])
+def test_an_illegal_subprotocol_offer_is_a_400_not_a_logged_500(make_server, caplog,
+                                                                 auto_accept, offer, reason):
+    """A client offering a subprotocol that is not a token sent a bad
+    request: 400 with the reason, the handler never sees it, and nothing
+    above DEBUG is logged (one traceback per request would flood logs)."""
     errors = []
-    server = make_server(auto_accept_connections=True)
+    server = make_server(None if auto_accept else echo_handler,
+                         auto_accept_connections=auto_accept)
     server.on("upgrade_error", errors.append)
-    response = RawClient(server.port).request(
-        handshake_request(headers={"Sec-WebSocket-Protocol": "bad/protocol"}))
-    assert response.status == 500
-    assert [str(e) for e in errors] == ['Illegal character "/" in subprotocol.']
-    assert server.connections == []
+    with caplog.at_level(logging.DEBUG, logger="wsframework"):
+        client = RawClient(server.port)
+        response = client.request(
+            handshake_request(headers={"Sec-WebSocket-Protocol": offer}))
+        assert client.read_until_eof() == b""
+    assert response.status == 400
+    assert reject_reason(response) == reason
+    assert [str(e) for e in errors] == [reason]
+    assert [r.getMessage() for r in caplog.records if r.levelno > logging.DEBUG] == []
+    assert server.connections == [] and server.pending_requests == []
 
 
 def test_stop_waits_for_the_closing_handshakes(make_server):

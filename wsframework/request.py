@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket as _socket
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from gevent.event import Event
 
@@ -48,6 +48,22 @@ class _MadeOnFirstRead:
 
     def __set__(self, request: Any, value: Any) -> None:
         setattr(request, self.slot, value)
+
+
+def _check_requested_protocols(protocols: Iterable[str]) -> None:
+    """Refuse (400) a ``Sec-WebSocket-Protocol`` entry that is not a token.
+
+    RFC 6455 §4.1 wants each entry a non-empty token; Node keeps any entry,
+    and accepting one (as auto-accept and most handlers do) then failed
+    with 500 and a logged traceback for what is bad client input.
+    """
+    for protocol in protocols:
+        if not protocol:
+            raise HandshakeError("Client must not request an empty subprotocol.", 400)
+        char = invalid_token_char(protocol)
+        if char is not None:
+            raise HandshakeError(
+                f'Illegal character "{char}" in requested subprotocol "{protocol}".', 400)
 
 
 class WebSocketRequest(EventEmitter):
@@ -150,6 +166,7 @@ class WebSocketRequest(EventEmitter):
         protocols = headers.get_all("Sec-WebSocket-Protocol")
         if protocols:
             self.requested_protocols, self._protocol_map = parse_protocols(", ".join(protocols))
+            _check_requested_protocols(self._protocol_map.values())
         if not config["ignore_x_forwarded_for"]:
             self.remote_addresses = parse_forwarded_for(
                 headers.get("X-Forwarded-For"), self.remote_addresses[-1])

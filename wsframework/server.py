@@ -379,7 +379,7 @@ class WebSocketServer(EventEmitter):
         try:
             request.read_handshake()
         except HandshakeError as exc:
-            logger.info("rejected handshake from %s: %d %s", peer, exc.status, exc)
+            logger.debug("rejected handshake from %s: %d %s", peer, exc.status, exc)
             request.reject(exc.status, str(exc), exc.headers)
             self.emit("upgrade_error", exc)
             return None
@@ -459,7 +459,7 @@ class WebSocketServer(EventEmitter):
 
     def _refuse(self, sock: Any, peer: str, exc: HandshakeError) -> None:
         """Answer a request we could not even parse."""
-        logger.info("malformed handshake from %s: %s", peer, exc)
+        logger.debug("malformed handshake from %s: %s", peer, exc)
         try:
             sock.sendall(reject_response(exc.status, str(exc), exc.headers))
             sock.shutdown(_socket.SHUT_WR)
