@@ -108,6 +108,100 @@ def test_version_8_is_accepted_with_its_origin_header(make_server):
     assert "Origin" not in response.headers
 
 
+#: What must never reach a response head: every control character but TAB
+#: (CR and LF only as the line ends of the head itself).
+CONTROLS = set(range(0x00, 0x09)) | set(range(0x0A, 0x20)) | {0x7F}
+
+
+def head_lines(client):
+    """The raw lines of the response head (read to EOF or to the blank line)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = client.sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    return data.split(b"\r\n\r\n")[0].split(b"\r\n")
+
+
+def assert_clean(lines):
+    for line in lines:
+        assert not CONTROLS & set(line), line
+        assert b"\xc2\x85" not in line and b"\xc2\x9f" not in line, line   # NEL, C1
+
+
+def test_an_echoed_origin_loses_its_control_characters(make_server):
+    """NUL, VT, FF, DEL, ESC and NEL (UTF-8 and Latin-1) in the client's
+    Origin do not pass into the 101's echoed Origin; TAB is kept."""
+    server = make_server(auto_accept_connections=True)
+    client = RawClient(server.port)
+    client.send_raw(handshake_request()[:-2] + b"Origin: http://a\x00b\x0bc\x0cd\x7fe"
+                    b"\xc2\x85f\x1bg\th.example\r\n\r\n")
+    lines = head_lines(client)
+    assert lines[0] == b"HTTP/1.1 101 Switching Protocols"
+    assert_clean(lines)
+    assert b"Origin: http://abcdefg\th.example" in lines
+
+
+def test_reject_reason_and_extra_values_lose_their_control_characters(make_server):
+    def on_request(request):
+        request.reject(403, "no\x00\x0b\x0c\x7f\x85\x1b way\r\nSet-Cookie: a=1",
+                       {"X-Why": "x\x00y\x0bz\x85\r\nSet-Cookie: b=2"})
+
+    server = make_server(on_request)
+    client = RawClient(server.port)
+    client.send_raw(handshake_request())
+    lines = head_lines(client)
+    assert lines == [b"HTTP/1.1 403 Forbidden", b"Connection: close",
+                     b"X-WebSocket-Reject-Reason: no waySet-Cookie: a=1",
+                     b"X-Why: xyzSet-Cookie: b=2"]
+
+
+@pytest.mark.parametrize("name", ["bad\r\nSet-Cookie: x", "X Why", "X-Why:", "X\x00", ""])
+def test_reject_refuses_a_header_name_that_is_not_a_token(make_server, name):
+    """A bad name raises ValueError and leaves the request unanswered, so
+    the handler can still answer it; nothing of the name is sent."""
+    raised = AsyncResult()
+
+    def on_request(request):
+        try:
+            request.reject(403, "no", {name: "v"})
+        except ValueError as exc:
+            raised.set(exc)
+            assert not request.resolved
+            request.reject(400, "fixed")
+        else:
+            raised.set(None)
+
+    server = make_server(on_request)
+    client = RawClient(server.port)
+    client.send_raw(handshake_request())
+    lines = head_lines(client)
+    assert "Invalid header name" in str(raised.get(timeout=5))
+    assert lines == [b"HTTP/1.1 400 Bad Request", b"Connection: close",
+                     b"X-WebSocket-Reject-Reason: fixed"]
+
+
+@pytest.mark.parametrize("status", [101, 200, 204, 301, 600])
+def test_reject_refuses_a_status_that_is_not_an_error(make_server, status):
+    raised = AsyncResult()
+
+    def on_request(request):
+        try:
+            request.reject(status, "no")
+        except ValueError as exc:
+            raised.set(exc)
+            request.reject(403, "no")
+        else:
+            raised.set(None)
+
+    server = make_server(on_request)
+    client = RawClient(server.port)
+    client.send_raw(handshake_request())
+    lines = head_lines(client)
+    assert "error status" in str(raised.get(timeout=5))
+    assert lines[0] == b"HTTP/1.1 403 Forbidden"
+
+
 def test_no_request_listener_gives_404(make_server):
     server = make_server()
     response = RawClient(server.port).request(handshake_request())

@@ -208,7 +208,8 @@ class WebSocketRequest(EventEmitter):
 
         ``accepted_protocol`` must be one the client requested (compared
         case-insensitively; the response echoes the client's spelling).
-        ``allowed_origin`` is echoed in the ``Origin`` header; ``cookies``
+        ``allowed_origin`` is echoed in the ``Origin`` header (control
+        characters removed); ``cookies``
         become ``Set-Cookie`` lines.  Invalid arguments reject the request
         with 500 and raise ValueError.
         """
@@ -284,14 +285,22 @@ class WebSocketRequest(EventEmitter):
                extra_headers: Mapping[str, str] | None = None) -> None:
         """Refuse the handshake with an HTTP error and close the socket.
 
-        ``reason`` goes in ``X-WebSocket-Reject-Reason``; CR and LF are
-        removed from it and from ``extra_headers``.
+        ``status`` must be an error status (400-599; a non-number becomes
+        403, as in Node).  ``reason`` goes in ``X-WebSocket-Reject-Reason``;
+        control characters (CR and LF as in Node, and NUL, DEL...) are
+        removed from it and from the ``extra_headers`` values.  A status
+        that is not an error or an ``extra_headers`` name that is not an
+        HTTP token raises :class:`ValueError` and leaves the request
+        unanswered.
         """
-        self._resolve()
+        if self._resolved:
+            raise WebSocketError("WebSocketRequest may only be accepted or rejected one time.")
         if isinstance(status, bool) or not isinstance(status, int):
             status = 403
+        response = reject_response(status, reason, dict(extra_headers or {}))
+        self._resolve()
         try:
-            self.socket.sendall(reject_response(status, reason, dict(extra_headers or {})))
+            self.socket.sendall(response)
         except OSError as exc:
             logger.debug("%r: could not write the rejection: %s", self, exc)
         close_quietly(self.socket, _socket.SHUT_WR)
