@@ -305,6 +305,24 @@ def test_ignore_x_forwarded_for(make_server):
     assert seen.get(timeout=5) == (["127.0.0.1"], ["127.0.0.1"], "127.0.0.1")
 
 
+def test_x_forwarded_for_on_several_lines_is_one_list(make_server):
+    """A proxy chain may send X-Forwarded-For as several header lines:
+    they join in order, as Node's HTTP parser joins them."""
+    seen = AsyncResult()
+
+    def on_request(request):
+        connection = request.accept()
+        seen.set((request.remote_addresses, connection.remote_addresses,
+                  connection.remote_address))
+
+    server = make_server(on_request)
+    client = RawClient(server.port)
+    client.request(handshake_request()[:-2] + b"X-Forwarded-For: 1.1.1.1\r\n"
+                   b"X-Forwarded-For: 2.2.2.2, 3.3.3.3\r\n\r\n")
+    chain = ["1.1.1.1", "2.2.2.2", "3.3.3.3", "127.0.0.1"]
+    assert seen.get(timeout=5) == (chain, chain, "1.1.1.1")
+
+
 def test_parse_cookies_and_extensions_can_be_turned_off(make_server):
     seen = AsyncResult()
 

@@ -168,8 +168,11 @@ class WebSocketRequest(EventEmitter):
             self.requested_protocols, self._protocol_map = parse_protocols(", ".join(protocols))
             _check_requested_protocols(self._protocol_map.values())
         if not config["ignore_x_forwarded_for"]:
+            # Several lines (a proxy chain may add one each) are one list,
+            # as Node's HTTP parser joins them with ", ".
+            forwarded = headers.get_all("X-Forwarded-For")
             self.remote_addresses = parse_forwarded_for(
-                headers.get("X-Forwarded-For"), self.remote_addresses[-1])
+                ", ".join(forwarded) if forwarded else None, self.remote_addresses[-1])
             self.remote_address = self.remote_addresses[0]
         offers = headers.get_all("Sec-WebSocket-Extensions")
         if offers and config["parse_extensions"]:
