@@ -212,9 +212,8 @@ class WebSocketRequest(EventEmitter):
         ``accepted_protocol`` must be one the client requested (compared
         case-insensitively; the response echoes the client's spelling).
         ``allowed_origin`` is echoed in the ``Origin`` header (control
-        characters removed); ``cookies``
-        become ``Set-Cookie`` lines.  Invalid arguments reject the request
-        with 500 and raise ValueError.
+        characters removed); ``cookies`` become ``Set-Cookie`` lines.
+        Invalid arguments reject the request with 500 and raise ValueError.
         """
         if self._resolved:
             raise WebSocketError("WebSocketRequest may only be accepted or rejected one time.")
