@@ -1,13 +1,16 @@
 """Unit tests for :class:`wsframework.events.EventEmitter`: Node-style
 ``on``/``once``/``off``/``listeners``/``emit``, and the port's rule that a
-raising handler is logged and does not stop the handlers after it."""
+raising handler is logged and does not stop the handlers after it (and
+one test of ``off`` on a connection over a real socket)."""
 
 from __future__ import annotations
 
 import logging
 
 import pytest
+from gevent.event import AsyncResult
 
+from wsframework import connect
 from wsframework.events import EventEmitter
 
 
@@ -101,6 +104,56 @@ def test_off_removes_one_registration_at_a_time(rec):
     emitter.off("x", a)
     assert emitter.listeners("x") == []
     assert emitter.emit("x") is False
+
+
+def test_off_removes_the_most_recent_registration_as_node_does(rec):
+    emitter = EventEmitter()
+    a, b = rec.handler("a"), rec.handler("b")
+    emitter.on("x", a).on("x", b).on("x", a)
+    emitter.off("x", a)
+    assert emitter.listeners("x") == [a, b]           # Node: [a, b]
+    emitter.emit("x")
+    assert [name for name, _ in rec.calls] == ["a", "b"]
+
+
+def test_off_after_once_then_on_removes_the_permanent_one(rec):
+    emitter = EventEmitter()
+    a = rec.handler("a")
+    emitter.once("x", a)
+    emitter.on("x", a)
+    emitter.off("x", a)                               # the later on(a) goes
+    for _ in range(3):
+        emitter.emit("x")
+    assert len(rec.calls) == 1                        # the once, then nothing
+
+
+def test_off_order_on_a_real_connection(make_server):
+    """Over a socket: a server connection's ``message`` handlers after
+    ``on(a), on(b), on(a); off(a)`` run as ``a, b``; after ``once(c);
+    on(c); off(c)``, ``c`` runs for the first message only."""
+    calls = []
+    done = AsyncResult()
+
+    def handler(name):
+        return lambda message: calls.append((name, message.data))
+
+    a, b, c = handler("a"), handler("b"), handler("c")
+
+    def on_request(request):
+        connection = request.accept(None, request.origin)
+        connection.on("message", a).on("message", b).on("message", a)
+        connection.off("message", a)
+        connection.once("message", c).on("message", c)
+        connection.off("message", c)
+        connection.on("close", lambda code, description: done.set(code))
+
+    server = make_server(on_request)
+    client = connect(server.url)
+    client.send("1")
+    client.send("2")
+    client.close()
+    assert done.get(timeout=5) == 1000
+    assert calls == [("a", "1"), ("b", "1"), ("c", "1"), ("a", "2"), ("b", "2")]
 
 
 def test_remove_listener_is_an_alias(rec):

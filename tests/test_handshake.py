@@ -16,7 +16,7 @@ from wsframework.handshake import (GUID, accept_key, accept_response, check_requ
                                    header_has_token, is_valid_key, non_101_message,
                                    parse_version, reject_response)
 from wsframework.http11 import (MAX_HEAD_SIZE, parse_request, parse_response, read_head,
-                                status_text, strip_crlf)
+                                status_text, clean_field_value)
 from wsframework.streams import BufferedReader
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -120,17 +120,19 @@ def test_http_2_0_request_line_is_accepted():
     (dict(drop=("Sec-WebSocket-Key",)), 400,
      "Client must provide a value for Sec-WebSocket-Key."),
     (dict(Sec_WebSocket_Key=""), 400, "Client must provide a value for Sec-WebSocket-Key."),
-    (dict(drop=("Sec-WebSocket-Version",)), 400,
+    # RFC 6455 §4.2.2: a version we cannot read is one we do not support.
+    (dict(drop=("Sec-WebSocket-Version",)), 426,
      "Client must provide a value for Sec-WebSocket-Version."),
-    (dict(Sec_WebSocket_Version="abc"), 400,
+    (dict(Sec_WebSocket_Version="abc"), 426,
      "Client must provide a value for Sec-WebSocket-Version."),
-    (dict(Sec_WebSocket_Version="0"), 400,
+    (dict(Sec_WebSocket_Version="0"), 426,
      "Client must provide a value for Sec-WebSocket-Version."),
 ])
 def test_request_failures(req_kwargs, status, text):
     error = rejection(request(**req_kwargs))
     assert error.status == status
     assert str(error) == text
+    assert error.headers == ({"Sec-WebSocket-Version": "13"} if status == 426 else {})
 
 
 def test_invalid_key_format():
@@ -250,22 +252,40 @@ def test_reject_response_extra_headers():
 ])
 def test_status_texts(status, text):
     assert status_text(status) == text
-    assert reject_response(status).startswith(f"HTTP/1.1 {status} {text}\r\n".encode())
+    if status >= 400:
+        assert reject_response(status).startswith(f"HTTP/1.1 {status} {text}\r\n".encode())
+
+
+@pytest.mark.parametrize("status", [100, 101, 200, 204, 302, 399, 600, 999, True, "403"])
+def test_reject_response_needs_an_error_status(status):
+    with pytest.raises(ValueError, match="error status"):
+        reject_response(status)
 
 
 def test_reject_response_has_no_header_injection():
     head = reject_response(400, "bad\r\nSet-Cookie: a=1\r\n\r\nbody",
-                           {"X-Extra\r\nInjected": "v\r\nSet-Cookie: b=2"})
+                           {"X-Extra": "v\r\nSet-Cookie: b=2"})
     assert head.count(b"\r\n\r\n") == 1 and head.endswith(b"\r\n\r\n")
     response = parse_response(head)
     assert response.headers.get_all("Set-Cookie") is None
     assert response.headers["X-WebSocket-Reject-Reason"] == "badSet-Cookie: a=1body"
-    assert response.headers["X-ExtraInjected"] == "vSet-Cookie: b=2"
+    assert response.headers["X-Extra"] == "vSet-Cookie: b=2"
 
 
-def test_strip_crlf():
-    assert strip_crlf("a\rb\nc\r\n") == "abc"
-    assert strip_crlf(13) == "13"
+@pytest.mark.parametrize("name", ["X-Extra\r\nSet-Cookie: x", "bad name", "X:Y", "", "X\x00",
+                                  "Caf\u00e9", "X\x7f"])
+def test_header_names_that_are_not_tokens_are_refused(name):
+    with pytest.raises(ValueError, match="Invalid header name"):
+        reject_response(400, None, {name: "v"})
+    with pytest.raises(ValueError, match="Invalid header name"):
+        accept_response(KEY, extra_headers=[(name, "v")])
+
+
+def test_clean_field_value():
+    assert clean_field_value("a\rb\nc\r\n") == "abc"
+    assert clean_field_value(13) == "13"
+    # Every control character but TAB goes: C0, DEL and C1 (NEL is U+0085).
+    assert clean_field_value("a\x00b\x0bc\x0cd\x7fe\x85f\x9fg\th\u00e9") == "abcdefg\th\u00e9"
 
 
 # --------------------------------------------------------- client_request

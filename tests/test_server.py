@@ -32,9 +32,9 @@ def reject_reason(response):
      "Client must provide a value for Sec-WebSocket-Key."),
     (handshake_request(key="short"), 400,
      "Client must provide a valid Sec-WebSocket-Key (base64 of 16 bytes)."),
-    (handshake_request(omit=("Sec-WebSocket-Version",)), 400,
+    (handshake_request(omit=("Sec-WebSocket-Version",)), 426,
      "Client must provide a value for Sec-WebSocket-Version."),
-    (handshake_request(headers={"Sec-WebSocket-Version": "abc"}), 400,
+    (handshake_request(headers={"Sec-WebSocket-Version": "abc"}), 426,
      "Client must provide a value for Sec-WebSocket-Version."),
     (handshake_request(headers={"Sec-WebSocket-Version": "7"}), 426,
      "Unsupported websocket client version: 7Only versions 8 and 13 are supported."),
@@ -66,6 +66,25 @@ def test_bad_handshake_is_rejected(make_server, request_bytes, status, reason):
     assert server.connections == [] and server.pending_requests == []
 
 
+@pytest.mark.parametrize("version_header", [None, "", "abc", "0", "x13"])
+def test_missing_or_unreadable_version_gets_426_with_ours(make_server, version_header):
+    """RFC 6455 §4.2.2: a version the server cannot read is answered
+    ``426 Upgrade Required`` with ``Sec-WebSocket-Version: 13``."""
+    server = make_server(lambda request: pytest.fail("must not be called"))
+    client = RawClient(server.port)
+    if version_header is None:
+        request_bytes = handshake_request(omit=("Sec-WebSocket-Version",))
+    else:
+        request_bytes = handshake_request(headers={"Sec-WebSocket-Version": version_header})
+    client.send_raw(request_bytes)
+    head = client.read_until_eof()
+    status_line, *header_lines = head.split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert status_line == b"HTTP/1.1 426 Upgrade Required"
+    assert b"Sec-WebSocket-Version: 13" in header_lines
+    assert (b"X-WebSocket-Reject-Reason: Client must provide a value for "
+            b"Sec-WebSocket-Version.") in header_lines
+
+
 def test_oversized_head_gets_431(make_server):
     server = make_server(echo_handler)
     client = RawClient(server.port)
@@ -87,6 +106,100 @@ def test_version_8_is_accepted_with_its_origin_header(make_server):
     assert seen.get(timeout=5) == (8, "http://example.com")
     assert response.headers["Sec-WebSocket-Origin"] == "http://example.com"
     assert "Origin" not in response.headers
+
+
+#: What must never reach a response head: every control character but TAB
+#: (CR and LF only as the line ends of the head itself).
+CONTROLS = set(range(0x00, 0x09)) | set(range(0x0A, 0x20)) | {0x7F}
+
+
+def head_lines(client):
+    """The raw lines of the response head (read to EOF or to the blank line)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = client.sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    return data.split(b"\r\n\r\n")[0].split(b"\r\n")
+
+
+def assert_clean(lines):
+    for line in lines:
+        assert not CONTROLS & set(line), line
+        assert b"\xc2\x85" not in line and b"\xc2\x9f" not in line, line   # NEL, C1
+
+
+def test_an_echoed_origin_loses_its_control_characters(make_server):
+    """NUL, VT, FF, DEL, ESC and NEL (UTF-8 and Latin-1) in the client's
+    Origin do not pass into the 101's echoed Origin; TAB is kept."""
+    server = make_server(auto_accept_connections=True)
+    client = RawClient(server.port)
+    client.send_raw(handshake_request()[:-2] + b"Origin: http://a\x00b\x0bc\x0cd\x7fe"
+                    b"\xc2\x85f\x1bg\th.example\r\n\r\n")
+    lines = head_lines(client)
+    assert lines[0] == b"HTTP/1.1 101 Switching Protocols"
+    assert_clean(lines)
+    assert b"Origin: http://abcdefg\th.example" in lines
+
+
+def test_reject_reason_and_extra_values_lose_their_control_characters(make_server):
+    def on_request(request):
+        request.reject(403, "no\x00\x0b\x0c\x7f\x85\x1b way\r\nSet-Cookie: a=1",
+                       {"X-Why": "x\x00y\x0bz\x85\r\nSet-Cookie: b=2"})
+
+    server = make_server(on_request)
+    client = RawClient(server.port)
+    client.send_raw(handshake_request())
+    lines = head_lines(client)
+    assert lines == [b"HTTP/1.1 403 Forbidden", b"Connection: close",
+                     b"X-WebSocket-Reject-Reason: no waySet-Cookie: a=1",
+                     b"X-Why: xyzSet-Cookie: b=2"]
+
+
+@pytest.mark.parametrize("name", ["bad\r\nSet-Cookie: x", "X Why", "X-Why:", "X\x00", ""])
+def test_reject_refuses_a_header_name_that_is_not_a_token(make_server, name):
+    """A bad name raises ValueError and leaves the request unanswered, so
+    the handler can still answer it; nothing of the name is sent."""
+    raised = AsyncResult()
+
+    def on_request(request):
+        try:
+            request.reject(403, "no", {name: "v"})
+        except ValueError as exc:
+            raised.set(exc)
+            assert not request.resolved
+            request.reject(400, "fixed")
+        else:
+            raised.set(None)
+
+    server = make_server(on_request)
+    client = RawClient(server.port)
+    client.send_raw(handshake_request())
+    lines = head_lines(client)
+    assert "Invalid header name" in str(raised.get(timeout=5))
+    assert lines == [b"HTTP/1.1 400 Bad Request", b"Connection: close",
+                     b"X-WebSocket-Reject-Reason: fixed"]
+
+
+@pytest.mark.parametrize("status", [101, 200, 204, 301, 600])
+def test_reject_refuses_a_status_that_is_not_an_error(make_server, status):
+    raised = AsyncResult()
+
+    def on_request(request):
+        try:
+            request.reject(status, "no")
+        except ValueError as exc:
+            raised.set(exc)
+            request.reject(403, "no")
+        else:
+            raised.set(None)
+
+    server = make_server(on_request)
+    client = RawClient(server.port)
+    client.send_raw(handshake_request())
+    lines = head_lines(client)
+    assert "error status" in str(raised.get(timeout=5))
+    assert lines[0] == b"HTTP/1.1 403 Forbidden"
 
 
 def test_no_request_listener_gives_404(make_server):
@@ -190,6 +303,24 @@ def test_ignore_x_forwarded_for(make_server):
     server = make_server(on_request, ignore_x_forwarded_for=True)
     RawClient(server.port).handshake(headers={"X-Forwarded-For": "203.0.113.7"})
     assert seen.get(timeout=5) == (["127.0.0.1"], ["127.0.0.1"], "127.0.0.1")
+
+
+def test_x_forwarded_for_on_several_lines_is_one_list(make_server):
+    """A proxy chain may send X-Forwarded-For as several header lines:
+    they join in order, as Node's HTTP parser joins them."""
+    seen = AsyncResult()
+
+    def on_request(request):
+        connection = request.accept()
+        seen.set((request.remote_addresses, connection.remote_addresses,
+                  connection.remote_address))
+
+    server = make_server(on_request)
+    client = RawClient(server.port)
+    client.request(handshake_request()[:-2] + b"X-Forwarded-For: 1.1.1.1\r\n"
+                   b"X-Forwarded-For: 2.2.2.2, 3.3.3.3\r\n\r\n")
+    chain = ["1.1.1.1", "2.2.2.2", "3.3.3.3", "127.0.0.1"]
+    assert seen.get(timeout=5) == (chain, chain, "1.1.1.1")
 
 
 def test_parse_cookies_and_extensions_can_be_turned_off(make_server):
@@ -538,15 +669,31 @@ def test_client_gone_before_accept_leaves_nothing_behind(make_server):
     assert events == [1006] and server.connections == []
 
 
-def test_auto_accept_with_an_invalid_protocol_is_a_500(make_server):
+@pytest.mark.parametrize("auto_accept", [True, False])
+@pytest.mark.parametrize("offer, reason", [
+    ("a b", 'Illegal character " " in requested subprotocol "a b".'),
+    ("chat, bad/protocol", 'Illegal character "/" in requested subprotocol "bad/protocol".'),
+    ("chat,,echo", "Client must not request an empty subprotocol."),
+])
+def test_an_illegal_subprotocol_offer_is_a_400_not_a_logged_500(make_server, caplog,
+                                                                 auto_accept, offer, reason):
+    """A client offering a subprotocol that is not a token sent a bad
+    request: 400 with the reason, the handler never sees it, and nothing
+    above DEBUG is logged (one traceback per request would flood logs)."""
     errors = []
-    server = make_server(auto_accept_connections=True)
+    server = make_server(None if auto_accept else echo_handler,
+                         auto_accept_connections=auto_accept)
     server.on("upgrade_error", errors.append)
-    response = RawClient(server.port).request(
-        handshake_request(headers={"Sec-WebSocket-Protocol": "bad/protocol"}))
-    assert response.status == 500
-    assert [str(e) for e in errors] == ['Illegal character "/" in subprotocol.']
-    assert server.connections == []
+    with caplog.at_level(logging.DEBUG, logger="wsframework"):
+        client = RawClient(server.port)
+        response = client.request(
+            handshake_request(headers={"Sec-WebSocket-Protocol": offer}))
+        assert client.read_until_eof() == b""
+    assert response.status == 400
+    assert reject_reason(response) == reason
+    assert [str(e) for e in errors] == [reason]
+    assert [r.getMessage() for r in caplog.records if r.levelno > logging.DEBUG] == []
+    assert server.connections == [] and server.pending_requests == []
 
 
 def test_stop_waits_for_the_closing_handshakes(make_server):

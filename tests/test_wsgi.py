@@ -10,6 +10,7 @@ import gevent
 import pytest
 from gevent import pywsgi
 from gevent.event import AsyncResult, Event
+from gevent.queue import Queue
 
 from wsframework import (WebSocketConnection, WebSocketHandshakeError, WebSocketRouter,
                          WebSocketServer, connect)
@@ -119,6 +120,79 @@ def test_bad_handshake_on_the_wsgi_handler(wsgi):
     response = RawClient(server.server_port).request(
         handshake_request(headers={"Sec-WebSocket-Version": "7"}))
     assert response.status == 426
+
+
+def test_gevent_websocket_style_holds_allowed_origins(wsgi):
+    """The handler answers through the server's one path: an origin not in
+    ``allowed_origins`` is refused with 403 before the app runs."""
+    from wsframework.wsgi import WebSocketHandler
+
+    class OnlyGood(WebSocketHandler):
+        websocket_config = {"allowed_origins": ["http://good.example"]}
+
+    def app(environ, start_response):
+        ws = environ["wsgi.websocket"]
+        ws.send(ws.origin)
+        return []
+
+    server = wsgi(app, handler_class=OnlyGood)
+    server.start()
+    for origin in ("http://evil.example", None):
+        headers = {"Origin": origin} if origin else None
+        client = RawClient(server.server_port)
+        response = client.request(handshake_request("/", headers))
+        assert response.status == 403, origin
+        assert response.headers["X-WebSocket-Reject-Reason"] == "Origin not allowed."
+        assert client.read_until_eof() == b""
+    client = connect(f"ws://127.0.0.1:{server.server_port}/", origin="http://good.example")
+    assert client.receive(timeout=5).data == "http://good.example"
+
+
+@pytest.mark.parametrize("config, other_source, reason", [
+    ({"max_connections": 1}, None, "The server has too many connections."),
+    ({"max_connections_per_ip": 1}, "127.0.0.2", "Too many connections from this address."),
+])
+def test_gevent_websocket_style_holds_the_connection_limits(wsgi, config, other_source,
+                                                            reason):
+    """``max_connections`` and ``max_connections_per_ip`` count the
+    gevent-websocket style connections: over the limit is 503 (the app is
+    not called), and the place comes back when a connection closes."""
+    from wsframework.wsgi import WebSocketHandler
+
+    class Limited(WebSocketHandler):
+        websocket_config = config
+
+    closes = Queue()
+
+    def app(environ, start_response):
+        ws = environ["wsgi.websocket"]
+        ws.on("close", lambda code, description: closes.put(code))
+        ws.send("in")
+        while ws.receive() is not None:
+            pass
+        return []
+
+    server = wsgi(app, handler_class=Limited)
+    server.start()
+    port = server.server_port
+    first = RawClient(port)
+    first.handshake()
+    assert first.read_frame().binary_payload == b"in"
+    response = RawClient(port).request(handshake_request())
+    assert response.status == 503
+    assert response.headers["X-WebSocket-Reject-Reason"] == reason
+    expected_closes = 1
+    if other_source is not None:            # the limit is per address
+        other = RawClient(port, source=other_source)
+        other.handshake()
+        assert other.read_frame().binary_payload == b"in"
+        other.send_frame(0x8, b"\x03\xe8")
+        expected_closes += 1
+    first.send_frame(0x8, b"\x03\xe8")       # close 1000: the place comes back
+    assert [closes.get(timeout=5) for _ in range(expected_closes)] == [1000] * expected_closes
+    again = connect(f"ws://127.0.0.1:{port}/")
+    assert again.receive(timeout=5).data == "in"
+    again.close()
 
 
 def test_upgrade_after_a_keep_alive_request_on_one_connection(wsgi):

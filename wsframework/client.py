@@ -23,7 +23,7 @@ from .extensions import parse_extension_header
 from .permessage_deflate import client_accept, client_offer
 from .proxy import open_tunnel, proxy_for
 from .handshake import check_response, client_request, generate_key, non_101_message
-from .headers import SEPARATORS
+from .headers import invalid_token_char
 from .http11 import HttpResponse, parse_response, read_head
 from .streams import BufferedReader
 from .unix import split_unix_url, unix_connect
@@ -48,9 +48,9 @@ def _normalize_protocols(protocols: str | Sequence[str] | None) -> list[str]:
     elif not isinstance(protocols, (list, tuple)):
         protocols = []
     for protocol in protocols:
-        for char in protocol:
-            if not 0x21 <= ord(char) <= 0x7E or char in SEPARATORS:
-                raise InvalidURL(f'Protocol list contains invalid character "{char}"')
+        char = invalid_token_char(protocol)
+        if char is not None:
+            raise InvalidURL(f'Protocol list contains invalid character "{char}"')
     return list(protocols)
 
 

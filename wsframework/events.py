@@ -46,10 +46,13 @@ class EventEmitter:
         return self.on(event, _Once(fn))
 
     def off(self, event: str, fn: Handler) -> "EventEmitter":
-        """Remove one registration of ``fn`` for ``event``."""
+        """Remove one registration of ``fn`` for ``event``: the most recent
+        one, as Node's ``removeListener`` does (with ``on(a); on(b); on(a)``,
+        ``off(a)`` leaves ``[a, b]``)."""
         handlers = self._events.get(event) if self._events else None
         if handlers:
-            for index, handler in enumerate(handlers):
+            for index in range(len(handlers) - 1, -1, -1):
+                handler = handlers[index]
                 if handler == fn or (isinstance(handler, _Once) and handler.fn == fn):
                     del handlers[index]
                     break

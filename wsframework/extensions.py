@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
+from .headers import invalid_token_char
+
 __all__ = ["Extension", "format_extension", "parse_extension_header"]
 
 Params = list[tuple[str, "str | None"]]
@@ -102,11 +104,8 @@ def parse_extension_header(values: Sequence[str]) -> list[tuple[str, Params]]:
     return result
 
 
-_SEPARATORS = set('()<>@,;:\\"/[]?={} \t')
-
-
 def _is_token(value: str) -> bool:
-    return bool(value) and all(0x21 <= ord(c) <= 0x7E and c not in _SEPARATORS for c in value)
+    return bool(value) and invalid_token_char(value) is None
 
 
 def _split(value: str, separator: str) -> list[str]:

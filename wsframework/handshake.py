@@ -15,7 +15,8 @@ import re
 from typing import Iterable, Sequence
 
 from .exceptions import HandshakeError, WebSocketHandshakeError
-from .http11 import HttpRequest, HttpResponse, serialize_head, status_text, strip_crlf
+from .http11 import (HttpRequest, HttpResponse, check_field_name, clean_field_value,
+                     serialize_head, status_text)
 
 __all__ = [
     "GUID", "accept_key", "generate_key", "is_valid_key", "parse_version",
@@ -92,8 +93,11 @@ def check_request(request: HttpRequest) -> tuple[str, str, int]:
         raise HandshakeError(
             "Client must provide a valid Sec-WebSocket-Key (base64 of 16 bytes).", 400)
     version = parse_version(headers.get("Sec-WebSocket-Version"))
+    # A missing or unreadable version is one we do not understand: RFC 6455
+    # §4.2.2 wants 426 and the versions we speak (Node answers 400 bare).
     if not version:
-        raise HandshakeError("Client must provide a value for Sec-WebSocket-Version.", 400)
+        raise HandshakeError("Client must provide a value for Sec-WebSocket-Version.",
+                             426, {"Sec-WebSocket-Version": "13"})
     if version not in SUPPORTED_VERSIONS:
         raise HandshakeError(
             f"Unsupported websocket client version: {version}"
@@ -106,7 +110,10 @@ def accept_response(key: str, *, protocol: str | None = None,
                     origin: str | None = None, websocket_version: int = 13,
                     cookie_lines: Iterable[str] = (), extensions: str | None = None,
                     extra_headers: Iterable[tuple[str, str]] = ()) -> bytes:
-    """The ``101 Switching Protocols`` head, headers in Node's order."""
+    """The ``101 Switching Protocols`` head, headers in Node's order.
+
+    Values have control characters removed; an ``extra_headers`` name that
+    is not a token raises :class:`ValueError`."""
     headers = [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),
@@ -116,23 +123,31 @@ def accept_response(key: str, *, protocol: str | None = None,
         headers.append(("Sec-WebSocket-Protocol", protocol))
     if origin:
         name = "Origin" if websocket_version == 13 else "Sec-WebSocket-Origin"
-        headers.append((name, strip_crlf(origin)))
+        headers.append((name, clean_field_value(origin)))
     headers.extend(("Set-Cookie", line) for line in cookie_lines)
     if extensions:
         headers.append(("Sec-WebSocket-Extensions", extensions))
-    headers.extend((strip_crlf(n), strip_crlf(v)) for n, v in extra_headers)
+    headers.extend((check_field_name(n), clean_field_value(v)) for n, v in extra_headers)
     return serialize_head("HTTP/1.1 101 Switching Protocols", headers)
 
 
 def reject_response(status: int, reason: str | None = None,
                     extra_headers: dict[str, str] | None = None) -> bytes:
     """A rejection head: status line, ``Connection: close``, the reason in
-    ``X-WebSocket-Reject-Reason`` and extra headers, all CR/LF-stripped."""
+    ``X-WebSocket-Reject-Reason`` and extra headers.
+
+    Values have control characters removed (CR and LF, as in Node, and the
+    others).  :class:`ValueError` if ``status`` is not an error status
+    (400-599: a 101 or 200 "rejection" would tell the client it was let in)
+    or an extra header name is not a token.
+    """
+    if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+        raise ValueError(f"A rejection needs an HTTP error status (400-599), not {status!r}.")
     headers = [("Connection", "close")]
     if reason:
-        headers.append(("X-WebSocket-Reject-Reason", strip_crlf(reason)))
+        headers.append(("X-WebSocket-Reject-Reason", clean_field_value(reason)))
     for name, value in (extra_headers or {}).items():
-        headers.append((strip_crlf(name), strip_crlf(value)))
+        headers.append((check_field_name(name), clean_field_value(value)))
     return serialize_head(f"HTTP/1.1 {status} {status_text(status)}", headers)
 
 
@@ -144,7 +159,7 @@ def client_request(path: str, host: str, key: str, *, websocket_version: int = 1
     own headers override them, except a user ``Host`` (as in Node)."""
     merged: dict[str, tuple[str, str]] = {}
     for name, value in headers:
-        merged[name.lower()] = (strip_crlf(name), strip_crlf(value))
+        merged[name.lower()] = (clean_field_value(name), clean_field_value(value))
     fixed = [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),
@@ -158,7 +173,7 @@ def client_request(path: str, host: str, key: str, *, websocket_version: int = 1
         merged["sec-websocket-protocol"] = ("Sec-WebSocket-Protocol", ", ".join(protocols))
     if origin:
         name = "Origin" if websocket_version == 13 else "Sec-WebSocket-Origin"
-        merged[name.lower()] = (name, strip_crlf(origin))
+        merged[name.lower()] = (name, clean_field_value(origin))
     if extensions:
         merged["sec-websocket-extensions"] = ("Sec-WebSocket-Extensions", extensions)
     return serialize_head(f"GET {path} HTTP/1.1", merged.values())

@@ -15,11 +15,13 @@ from http import HTTPStatus
 from typing import Iterable
 
 from .exceptions import HandshakeError
+from .headers import invalid_token_char
 from .streams import BufferedReader
 
 __all__ = [
     "HttpRequest", "HttpResponse", "Headers", "read_head", "parse_request",
-    "parse_response", "status_text", "strip_crlf", "MAX_HEAD_SIZE",
+    "parse_response", "status_text", "clean_field_value", "check_field_name",
+    "MAX_HEAD_SIZE",
 ]
 
 #: Largest request or response head (request line and headers) accepted.
@@ -116,7 +118,8 @@ _NODE_STATUS_TEXTS = {
     505: "HTTP Version Not Supported",
 }
 
-_CRLF = re.compile(r"[\r\n]")
+# Control characters (C0 but TAB, DEL, C1): not allowed in a field value.
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _REQUEST_LINE = re.compile(rb"([A-Za-z]+) (\S+) HTTP/(\d+)\.(\d+)\Z")
 _STATUS_LINE = re.compile(rb"HTTP/(\d+)\.(\d+) (\d{3})(?: (.*))?\Z")
 
@@ -132,9 +135,26 @@ def status_text(status: int) -> str:
     return text
 
 
-def strip_crlf(value: object) -> str:
-    """``value`` as a str with CR and LF removed (no header injection)."""
-    return _CRLF.sub("", str(value))
+def clean_field_value(value: object) -> str:
+    """``value`` as a str fit for a header field value (RFC 9110 §5.5):
+    control characters removed (CR and LF, as Node removes them, and every
+    other one but TAB: NUL, VT, FF, DEL, NEL...), so text from anywhere (a
+    reject reason, an echoed ``Origin``) can neither inject a header nor
+    carry a character that a peer's parser may take as a line end."""
+    return _CONTROLS.sub("", str(value))
+
+
+def check_field_name(name: object) -> str:
+    """``name`` as a str if it is a valid header field name (an RFC 9110
+    token); else :class:`ValueError` saying why.  Names are never repaired:
+    a name holding CR LF and a second header is a bug in the caller (or an
+    attack through it), not text to clean."""
+    name = str(name)
+    char = invalid_token_char(name)
+    if char is not None or not name:
+        why = f"illegal character {char!r}" if name else "it is empty"
+        raise ValueError(f"Invalid header name {name!r}: {why} (a header name is a token).")
+    return name
 
 
 class HttpRequest:

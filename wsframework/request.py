@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket as _socket
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from gevent.event import Event
 
@@ -48,6 +48,22 @@ class _MadeOnFirstRead:
 
     def __set__(self, request: Any, value: Any) -> None:
         setattr(request, self.slot, value)
+
+
+def _check_requested_protocols(protocols: Iterable[str]) -> None:
+    """Refuse (400) a ``Sec-WebSocket-Protocol`` entry that is not a token.
+
+    RFC 6455 §4.1 wants each entry a non-empty token; Node keeps any entry,
+    and accepting one (as auto-accept and most handlers do) then failed
+    with 500 and a logged traceback for what is bad client input.
+    """
+    for protocol in protocols:
+        if not protocol:
+            raise HandshakeError("Client must not request an empty subprotocol.", 400)
+        char = invalid_token_char(protocol)
+        if char is not None:
+            raise HandshakeError(
+                f'Illegal character "{char}" in requested subprotocol "{protocol}".', 400)
 
 
 class WebSocketRequest(EventEmitter):
@@ -150,9 +166,13 @@ class WebSocketRequest(EventEmitter):
         protocols = headers.get_all("Sec-WebSocket-Protocol")
         if protocols:
             self.requested_protocols, self._protocol_map = parse_protocols(", ".join(protocols))
+            _check_requested_protocols(self._protocol_map.values())
         if not config["ignore_x_forwarded_for"]:
+            # Several lines (a proxy chain may add one each) are one list,
+            # as Node's HTTP parser joins them with ", ".
+            forwarded = headers.get_all("X-Forwarded-For")
             self.remote_addresses = parse_forwarded_for(
-                headers.get("X-Forwarded-For"), self.remote_addresses[-1])
+                ", ".join(forwarded) if forwarded else None, self.remote_addresses[-1])
             self.remote_address = self.remote_addresses[0]
         offers = headers.get_all("Sec-WebSocket-Extensions")
         if offers and config["parse_extensions"]:
@@ -191,9 +211,9 @@ class WebSocketRequest(EventEmitter):
 
         ``accepted_protocol`` must be one the client requested (compared
         case-insensitively; the response echoes the client's spelling).
-        ``allowed_origin`` is echoed in the ``Origin`` header; ``cookies``
-        become ``Set-Cookie`` lines.  Invalid arguments reject the request
-        with 500 and raise ValueError.
+        ``allowed_origin`` is echoed in the ``Origin`` header (control
+        characters removed); ``cookies`` become ``Set-Cookie`` lines.
+        Invalid arguments reject the request with 500 and raise ValueError.
         """
         if self._resolved:
             raise WebSocketError("WebSocketRequest may only be accepted or rejected one time.")
@@ -267,14 +287,22 @@ class WebSocketRequest(EventEmitter):
                extra_headers: Mapping[str, str] | None = None) -> None:
         """Refuse the handshake with an HTTP error and close the socket.
 
-        ``reason`` goes in ``X-WebSocket-Reject-Reason``; CR and LF are
-        removed from it and from ``extra_headers``.
+        ``status`` must be an error status (400-599; a non-number becomes
+        403, as in Node).  ``reason`` goes in ``X-WebSocket-Reject-Reason``;
+        control characters (CR and LF as in Node, and NUL, DEL...) are
+        removed from it and from the ``extra_headers`` values.  A status
+        that is not an error or an ``extra_headers`` name that is not an
+        HTTP token raises :class:`ValueError` and leaves the request
+        unanswered.
         """
-        self._resolve()
+        if self._resolved:
+            raise WebSocketError("WebSocketRequest may only be accepted or rejected one time.")
         if isinstance(status, bool) or not isinstance(status, int):
             status = 403
+        response = reject_response(status, reason, dict(extra_headers or {}))
+        self._resolve()
         try:
-            self.socket.sendall(reject_response(status, reason, dict(extra_headers or {})))
+            self.socket.sendall(response)
         except OSError as exc:
             logger.debug("%r: could not write the rejection: %s", self, exc)
         close_quietly(self.socket, _socket.SHUT_WR)

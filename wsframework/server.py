@@ -370,16 +370,16 @@ class WebSocketServer(EventEmitter):
             return None
         initial = reader.read_exact(reader.buffered) if reader.buffered else b""
         # This frame lives as long as the connection (the handler runs inside
-        # answer_request): drop what only the handshake needed.
+        # _answer): drop what only the handshake needed.
         del reader, head
-        return self.answer_request(sock, peer, http_request, initial)
+        return self._answer(sock, peer, http_request, initial).connection
 
     def handle_request(self, sock: Any, peer: str, http_request: Any,
                        initial_data: bytes = b"") -> WebSocketConnection | None:
         """Answer a parsed upgrade request on ``sock`` (the WSGI handler
         uses this), then run the connection, if accepted, until it closes.
         Returns the connection, or None if the request was rejected."""
-        connection = self.answer_request(sock, peer, http_request, initial_data)
+        connection = self._answer(sock, peer, http_request, initial_data).connection
         if connection is not None:
             connection.run()
             connection.wait_closed()
@@ -389,26 +389,38 @@ class WebSocketServer(EventEmitter):
                        initial_data: bytes = b"") -> WebSocketConnection | None:
         """Check the handshake, let ``request`` handlers (or auto-accept)
         answer it, and return the accepted connection (None if rejected)."""
-        request = WebSocketRequest(sock, http_request, self.config,
-                                   peer_address=peer, initial_data=initial_data)
+        return self._answer(sock, peer, http_request, initial_data).connection
+
+    def _answer(self, sock: Any, peer: str, http_request: Any, initial_data: bytes = b"",
+                connection_class: type[WebSocketConnection] = WebSocketConnection,
+                ) -> WebSocketRequest:
+        """The one path from a parsed upgrade request to its answer, for
+        every way requests arrive (``listen()``, a mounted server, the WSGI
+        handler's gevent-websocket style): the handshake checks,
+        ``allowed_origins``, ``max_connections`` and
+        ``max_connections_per_ip``, then the handlers or auto-accept.
+        Returns the request; its ``connection`` is None if rejected."""
+        request = WebSocketRequest(sock, http_request, self.config, peer_address=peer,
+                                   initial_data=initial_data,
+                                   connection_class=connection_class)
         try:
             request.read_handshake()
         except HandshakeError as exc:
-            logger.info("rejected handshake from %s: %d %s", peer, exc.status, exc)
+            logger.debug("rejected handshake from %s: %d %s", peer, exc.status, exc)
             request.reject(exc.status, str(exc), exc.headers)
             self.emit("upgrade_error", exc)
-            return None
+            return request
         allowed = self.config["allowed_origins"]
         if allowed is not None and not _origin_allowed(request.origin, allowed):
             logger.info("refused %s from %s: origin %r not allowed", request.resource, peer,
                         request.origin)
             request.reject(403, "Origin not allowed.")
-            return None
+            return request
         refusal = self._refusal(peer)
         if refusal is not None:
             logger.info("refused %s from %s: %s", request.resource, peer, refusal)
             request.reject(503, refusal)
-            return None
+            return request
         place = _Place(self, peer)
         try:
             self.pending_requests.append(request)
@@ -429,7 +441,7 @@ class WebSocketServer(EventEmitter):
         finally:
             if request.connection is None:
                 place.release()
-        return request.connection
+        return request
 
     def _refusal(self, peer: str) -> str | None:
         """Why a new connection from ``peer`` is over a limit, or None."""
@@ -474,7 +486,7 @@ class WebSocketServer(EventEmitter):
 
     def _refuse(self, sock: Any, peer: str, exc: HandshakeError) -> None:
         """Answer a request we could not even parse."""
-        logger.info("malformed handshake from %s: %s", peer, exc)
+        logger.debug("malformed handshake from %s: %s", peer, exc)
         try:
             sock.sendall(reject_response(exc.status, str(exc), exc.headers))
             sock.shutdown(_socket.SHUT_WR)

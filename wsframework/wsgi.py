@@ -12,7 +12,9 @@ Two ways to use it:
   the first subprotocol the client asked for) and the app is called with
   ``environ["wsgi.websocket"]``, a :class:`GeventWebSocket`; when the app
   returns, the connection is closed.  Code written for gevent-websocket
-  runs with only its import changed.
+  runs with only its import changed.  The upgrade is answered by a
+  :class:`WebSocketServer` made from ``websocket_config``, so its checks
+  and limits (``allowed_origins``, ``max_connections``...) hold here too.
 
 Upgrade requests are recognised by ``Upgrade: websocket``; everything else
 (keep-alive requests before or after, on the same server) is plain WSGI.
@@ -27,12 +29,10 @@ from typing import Any
 import gevent
 from gevent import pywsgi
 
-from .config import server_config
 from .connection import WebSocketConnection
-from .exceptions import HandshakeError
 from .http11 import HttpRequest
 from .message import WebSocketMessage
-from .request import WebSocketRequest
+from .server import WebSocketServer
 
 __all__ = ["WebSocketHandler", "GeventWebSocket"]
 
@@ -124,12 +124,24 @@ class WebSocketHandler(pywsgi.WSGIHandler):
     websocket_config: dict[str, Any] = {}
     _head_timer: Any = None
 
-    def _config(self) -> dict[str, Any]:
+    def _websocket_server(self) -> WebSocketServer:
+        """The server that answers this WSGI server's upgrades: the one
+        mounted on it, else (gevent-websocket style) one made at the first
+        request from :attr:`websocket_config`, auto-accepting, and kept on
+        the WSGI server so its limits count every connection of it."""
         websocket_server = getattr(self.server, "websocket_server", None)
-        if websocket_server is not None:
-            return websocket_server.config
-        return server_config(getattr(self.server, "websocket_config", None)
-                             or self.websocket_config)
+        if websocket_server is None:
+            websocket_server = getattr(self.server, "_gevent_websocket_server", None)
+            if websocket_server is None:
+                config = dict(getattr(self.server, "websocket_config", None)
+                              or self.websocket_config)
+                config["auto_accept_connections"] = True
+                websocket_server = WebSocketServer(**config)
+                self.server._gevent_websocket_server = websocket_server
+        return websocket_server
+
+    def _config(self) -> dict[str, Any]:
+        return self._websocket_server().config
 
     def handle_one_request(self) -> Any:
         """One HTTP request, whose head (and, on a TLS server started with
@@ -184,19 +196,14 @@ class WebSocketHandler(pywsgi.WSGIHandler):
 
     def _run_gevent_websocket_style(self, peer: str, http_request: HttpRequest,
                                     initial: bytes) -> None:
-        config = getattr(self.server, "websocket_config", None) or self.websocket_config
-        request = WebSocketRequest(self.socket, http_request, server_config(config),
-                                   peer_address=peer, initial_data=initial,
-                                   connection_class=self.websocket_class)
-        try:
-            request.read_handshake()
-        except HandshakeError as exc:
-            logger.info("rejected handshake from %s: %d %s", peer, exc.status, exc)
-            request.reject(exc.status, str(exc), exc.headers)
+        # The server's own answer path: handshake checks, allowed_origins
+        # and the connection limits hold here as on any server.
+        request = self._websocket_server()._answer(self.socket, peer, http_request, initial,
+                                                   self.websocket_class)
+        connection = request.connection
+        if connection is None:
             self._finish(None)
             return
-        protocols = request.requested_protocols
-        connection = request.accept(protocols[0] if protocols else None, request.origin)
         connection.environ = self.environ
         self.environ["wsgi.websocket"] = connection
         self.environ["wsgi.websocket_version"] = str(request.websocket_version)
