@@ -6,12 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages the tests drive: a real Redis (the chat backplane), a
-# real headless Chromium with its driver (the chat page), and real proxies
-# for the client (tinyproxy for HTTP CONNECT, stunnel4 for TLS to a proxy).
+# real headless Chromium with its driver (the chat page), real proxies for
+# the client (tinyproxy for HTTP CONNECT, stunnel4 for TLS to a proxy), and
+# a real Prometheus scraping the chat's /metrics.
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v tinyproxy >/dev/null || need+=(tinyproxy)
 command -v stunnel4 >/dev/null || need+=(stunnel4)
+command -v prometheus >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then

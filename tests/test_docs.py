@@ -36,7 +36,7 @@ covers the package.
       The block is what the python block just before it printed (each run
       of it); ``output, blocks=2``: what each of the 2 python blocks before
       it printed.
-  ``static`` (on ``nginx``, ``javascript`` or ``text`` blocks)
+  ``static`` (on ``nginx``, ``javascript``, ``yaml`` or ``text`` blocks)
       Not run: configuration for, or code of, another program.
 
 * ``sh`` blocks: each command must be a known one and is checked:
@@ -383,7 +383,7 @@ def test_page_samples(page, monkeypatch, tmp_path):
             elif block.lang == "toml":
                 check_toml(block)
             elif block.marks.get("static"):
-                assert block.lang in ("nginx", "javascript", "text"), (
+                assert block.lang in ("nginx", "javascript", "text", "yaml"), (
                     f"{block}: static is for other programs' code, not {block.lang}")
             else:
                 raise AssertionError(f"{block}: a {block.lang or 'plain'} block with no "
@@ -464,7 +464,8 @@ PUBLIC_MODULES = [
     "wsframework.client", "wsframework.router", "wsframework.w3c", "wsframework.wsgi",
     "wsframework.flask", "wsframework.frame", "wsframework.message", "wsframework.exceptions",
     "wsframework.close_codes", "wsframework.config", "wsframework.deprecation",
-    "wsframework.events", "wsframework.url",
+    "wsframework.events", "wsframework.url", "wsframework.metrics", "wsframework.logformat",
+    "wsframework.reconnect",
 ]
 # Types the public classes hand out, documented though their modules are
 # protocol internals.

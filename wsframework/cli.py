@@ -49,9 +49,10 @@ def _run_echo(args: argparse.Namespace) -> int:
         max_received_message_size=args.max_size,
     )
     server.on("request", _echo_handler)
+    stop = _stop_signals()
     server.start()
     logger.warning("echo server listening on ws://%s:%d/", args.host, server.port)
-    _wait_for_signal()
+    stop.get()
     logger.warning("shutting down")
     server.stop(timeout=5)
     return 0
@@ -68,6 +69,8 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         ("chat", "history"): args.history, ("chat", "max_text"): args.max_text,
         ("chat", "max_rooms"): args.max_rooms,
         ("redis", "url"): args.redis,
+        ("server", "log_format"): args.log_format, ("server", "metrics"): args.metrics,
+        ("server", "drain_period"): args.drain_period,
     }
     settings: dict[str, dict[str, Any]] = {}
     for (section, key), value in mapping.items():
@@ -136,6 +139,26 @@ def _build_server(settings: dict[str, dict[str, Any]], listener: Any = None):
                             f"{exc.strerror or exc}") from None
 
 
+def _check_metrics(settings: dict[str, dict[str, Any]]) -> None:
+    """server.metrics needs prometheus_client; several workers share one
+    directory of values (prometheus_client's multiprocess mode), set up
+    before anything imports it."""
+    from .metrics import INSTALL_HINT, MULTIPROC_ENV
+    if settings["server"]["workers"] > 1 and not os.environ.get(MULTIPROC_ENV):
+        # Before the first import of prometheus_client, which reads it.
+        import atexit
+        import shutil
+        import tempfile
+        folder = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="wsframework-metrics-")
+        parent = os.getpid()
+        atexit.register(lambda: os.getpid() == parent and shutil.rmtree(folder, True))
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        raise SettingsError(f"server.metrics: {INSTALL_HINT}") from None
+    settings["websocket"]["metrics"] = True
+
+
 def _where(server_settings: dict[str, Any]) -> str:
     """Where the chat listens, as the log and errors say it."""
     if server_settings["unix_socket"]:
@@ -145,6 +168,7 @@ def _where(server_settings: dict[str, Any]) -> str:
 
 def _serve_one(settings: dict[str, dict[str, Any]], chat: Any) -> int:
     """Run one chat server process until SIGINT/SIGTERM."""
+    stop = _stop_signals()
     server_settings = settings["server"]
     if settings["redis"]["url"]:
         from .chat.backplane import RedisBackplane
@@ -159,9 +183,13 @@ def _serve_one(settings: dict[str, dict[str, Any]], chat: Any) -> int:
     else:
         logger.info("chat server on %s://%s:%d/ (pid %d)", scheme, server_settings["host"],
                     chat.port, os.getpid())
-    _wait_for_signal()
-    logger.info("shutting down: closing %d connections with 1001",
-                len(chat.websockets.connections))
+    signum = stop.get()
+    # SIGTERM (a deploy, Kubernetes): drain, spreading the clients'
+    # reconnections over drain_period; SIGINT (Ctrl-C): close at once.
+    period = server_settings["drain_period"] if signum == signal.SIGTERM else 0.0
+    logger.info("shutting down: closing %d connections with 1001 over %.1f s",
+                len(chat.websockets.connections), period)
+    chat.drain(period)
     chat.stop(timeout=5)
     return 0
 
@@ -169,7 +197,9 @@ def _serve_one(settings: dict[str, dict[str, Any]], chat: Any) -> int:
 def _run_serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args)
-        _logging(settings["server"]["log_level"])
+        _logging(settings["server"]["log_level"], settings["server"]["log_format"])
+        if settings["server"]["metrics"]:
+            _check_metrics(settings)
         workers = settings["server"]["workers"]
         host, port = settings["server"]["host"], settings["server"]["port"]
         shared = None
@@ -232,7 +262,16 @@ def _supervise(settings: dict, workers: int, host: str, port: int, shared: Any =
     for child in children:
         _, code = os.waitpid(child, 0)
         status = status or (os.waitstatus_to_exitcode(code) != 0)
+        _forget_metrics_of(child)
     return status
+
+
+def _forget_metrics_of(pid: int) -> None:
+    """A worker is gone: its live gauges leave the sums of /metrics."""
+    from .metrics import MULTIPROC_ENV
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+        multiprocess.mark_process_dead(pid)
 
 
 # ---------------------------------------------------------------- client, bots
@@ -254,17 +293,25 @@ def _run_bots(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- helpers
-def _wait_for_signal() -> None:
+def _stop_signals() -> Any:
+    """An AsyncResult set to SIGINT or SIGTERM when one arrives (installed
+    before the server says it listens, so no signal finds it unprepared)."""
     import gevent
-    from gevent.event import Event
+    from gevent.event import AsyncResult
 
-    stop = Event()
+    stop = AsyncResult()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        gevent.signal_handler(signum, stop.set)
-    stop.wait()
+        gevent.signal_handler(signum, stop.set, signum)
+    return stop
 
 
-def _logging(level: str) -> None:
+def _logging(level: str, log_format: str = "text") -> None:
+    if log_format == "json":
+        from .logformat import JsonFormatter
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+        return
     logging.basicConfig(level=level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -290,6 +337,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--certfile", help="TLS certificate (PEM) [server.certfile]")
     serve.add_argument("--keyfile", help="TLS private key (PEM) [server.keyfile]")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING... [server.log_level]")
+    serve.add_argument("--log-format", choices=("text", "json"),
+                       help="text, or json: one object per line [server.log_format]")
+    serve.add_argument("--metrics", action="store_true", default=None,
+                       help="Prometheus /metrics (wsframework[metrics]) [server.metrics]")
+    serve.add_argument("--drain-period", type=float, metavar="SECONDS",
+                       help="SIGTERM closes connections spread over this long "
+                            "[server.drain_period]")
     serve.add_argument("--history", type=int, help="messages kept per room [chat.history]")
     serve.add_argument("--max-text", type=int, help="longest message text [chat.max_text]")
     serve.add_argument("--max-rooms", type=int,

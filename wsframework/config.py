@@ -92,6 +92,20 @@ def _anything(value: Any) -> str | None:
     return None
 
 
+def _fraction(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "must be a number from 0 to 1"
+    return None if 0 <= value <= 1 else "must be from 0 to 1"
+
+
+def _metrics(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if hasattr(value, "register") and hasattr(value, "collect"):
+        return None                       # a prometheus_client CollectorRegistry
+    return "must be a bool or a prometheus_client CollectorRegistry"
+
+
 def _proxy(value: Any) -> str | None:
     if value is None or isinstance(value, bool):
         return None
@@ -165,6 +179,15 @@ SERVER_DEFAULTS: dict[str, tuple[Any, _Check]] = {
     # Port extension: the listen() socket's accept queue (gevent's default
     # of 128 overflows when thousands of clients reconnect at once).
     "backlog": (1024, _count),
+    # Port extensions for operation: Prometheus metrics (True: the default
+    # registry; or a prometheus_client CollectorRegistry), a longest life
+    # for connections (closed with 1001 after it, less up to a random
+    # share ``connection_lifetime_jitter`` so they do not all end at once),
+    # and the share of max_connections above which ``ready`` turns False.
+    "metrics": (False, _metrics),
+    "max_connection_lifetime": (None, _optional(_seconds(positive=True))),
+    "connection_lifetime_jitter": (0.1, _fraction),
+    "ready_connection_share": (0.9, _fraction),
 }
 
 CLIENT_DEFAULTS: dict[str, tuple[Any, _Check]] = {

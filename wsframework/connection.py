@@ -233,6 +233,7 @@ class WebSocketConnection(EventEmitter):
         "_read_event", "_checks", "_cork", "_cork_size", "_queue_full", "_queue_bytes",
         "_queue_byte_limit", "_close_hook",
         "_consumer_idle", "_buffer_limit", "_room",
+        "_closed_locally",
         "__weakref__",
     )
 
@@ -318,6 +319,7 @@ class WebSocketConnection(EventEmitter):
         self._socket_closed = False
         self._close_when_flushed = False
         self._close_received = False
+        self._closed_locally = False        # this side sent the first close (or dropped)
         self._check_scheduled = False
 
         self._loop = gevent.get_hub().loop
@@ -1014,6 +1016,7 @@ class WebSocketConnection(EventEmitter):
         self.close_reason_code = reason_code
         self.close_description = description
         self.state = ENDING
+        self._closed_locally = True
         self.connected = False
         self._stop_keepalive()
         self._write(encode_frame(_CLOSE, encode_close_payload(reason_code, reason),
@@ -1030,6 +1033,8 @@ class WebSocketConnection(EventEmitter):
         close the socket, and emit ``close`` before returning."""
         if self.state == CLOSED:
             return
+        if self.state == OPEN:
+            self._closed_locally = True
         if not isinstance(description, str):
             description = CLOSE_DESCRIPTIONS.get(reason_code)
         if not skip_close_frame and self.state in (OPEN, PEER_REQUESTED_CLOSE):
@@ -1217,6 +1222,11 @@ class WebSocketConnection(EventEmitter):
                 self._ping_sent_at = 0.0
             else:
                 self._stop_keepalive()
+                grace = config["keepalive_grace_period"]
+                logger.info("%r: keepalive timeout: no pong within %s s of the ping; "
+                            "dropping the connection", self, grace,
+                            extra={"remote_address": self.remote_address,
+                                   "close_code": 1006, "close_reason": "Peer not responding."})
                 gevent.spawn(self.drop, 1006, "Peer not responding.", True)
                 return
         idle = now - self._last_receive

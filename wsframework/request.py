@@ -78,7 +78,8 @@ class WebSocketRequest(EventEmitter):
         "socket", "http_request", "server_config", "resource", "resource_url", "_host", "_key",
         "websocket_version", "origin", "requested_protocols", "_protocol_map",
         "_extensions", "_cookies", "remote_address", "remote_addresses", "connection",
-        "connection_class", "_initial_data", "_resolved", "_resolved_event", "__weakref__",
+        "connection_class", "_initial_data", "_resolved", "_resolved_event", "reject_status",
+        "__weakref__",
     )
 
     def __init__(self, socket: Any, http_request: HttpRequest, server_config: dict,
@@ -106,6 +107,7 @@ class WebSocketRequest(EventEmitter):
         self._initial_data = initial_data
         self._resolved = False
         self._resolved_event: Event | None = None
+        self.reject_status: int | None = None
 
     def __repr__(self) -> str:
         return f"<WebSocketRequest {self.resource} from {self.remote_address}>"
@@ -300,6 +302,7 @@ class WebSocketRequest(EventEmitter):
         if isinstance(status, bool) or not isinstance(status, int):
             status = 403
         response = reject_response(status, reason, dict(extra_headers or {}))
+        self.reject_status = status
         self._resolve()
         try:
             self.socket.sendall(response)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket as _socket
 import ssl
+import random
 import sys
 import time
 from typing import Any, Callable, Iterable
@@ -30,9 +31,11 @@ from .events import EventEmitter
 from .exceptions import HandshakeError
 from .handshake import reject_response
 from .http11 import parse_request, read_head
+from .metrics import metrics_for
 from .request import WebSocketRequest
 from .sending import send_each
 from .streams import BufferedReader
+from .timerwheel import TimerWheel
 from .unix import remove_socket_file, unix_listener, unix_peer
 
 __all__ = ["WebSocketServer", "broadcast"]
@@ -97,13 +100,14 @@ class _Place:
     ``max_connections_per_ip``): taken when a handshake has been parsed,
     given back when the request is rejected or its connection closes."""
 
-    __slots__ = ("server", "peer", "connection", "held")
+    __slots__ = ("server", "peer", "connection", "held", "expires")
 
     def __init__(self, server: "WebSocketServer", peer: str) -> None:
         self.server = server
         self.peer = peer
         self.connection: WebSocketConnection | None = None
         self.held = True
+        self.expires = 0.0                  # on the lifetime wheel until then
         server._held += 1
         server._per_ip[peer] = server._per_ip.get(peer, 0) + 1
 
@@ -120,15 +124,56 @@ class _Place:
 
     def accepted(self, connection: WebSocketConnection) -> None:
         """``request_accepted``: the server tracks the connection until it closes."""
+        server = self.server
         self.connection = connection
-        self.server._connections[connection] = None
+        server._connections[connection] = None
         connection._close_hook = self
-        self.server.emit("connect", connection)
+        if server._metrics is not None:
+            server._metrics.on_accepted()
+        lifetime = server.config["max_connection_lifetime"]
+        if lifetime is not None:
+            jitter = server.config["connection_lifetime_jitter"]
+            self.expires = server._lifetimes.loop.now() + lifetime * (
+                1 - random.uniform(0, jitter))
+            server._lifetimes.schedule(self, self.expires)
+        server.emit("connect", connection)
 
     def __call__(self, code: int, description: str) -> None:
         """The connection closed (its ``_close_hook``)."""
         self.release()
-        self.server._on_close(self.connection, code, description)
+        server = self.server
+        if self.expires:
+            server._lifetimes.cancel(self, self.expires)
+        if server._metrics is not None:
+            server._metrics.on_closed(code, _closing_side(self.connection, code))
+        server._on_close(self.connection, code, description)
+
+    def expire(self) -> None:
+        """The connection lived ``max_connection_lifetime``: 1001, so that
+        its client reconnects (to another worker or machine, maybe)."""
+        self.expires = 0.0
+        connection = self.connection
+        if connection is not None and connection.connected:
+            logger.debug("%r: lifetime reached, closing with 1001", connection)
+            connection.close(1001, "Connection lifetime reached")
+
+
+#: The longest pause between two closes of a drain (seconds).
+_DRAIN_GAP = 0.01
+
+
+def _closing_side(connection: WebSocketConnection | None, code: int) -> str:
+    """Who ended ``connection``: ``local`` (this server sent the first close
+    frame or dropped it), ``remote`` (the client did), ``none`` (the TCP
+    connection was lost without a close handshake)."""
+    if connection is None or code == 1006 or not connection.was_clean and code == 1005:
+        return "none"
+    return "local" if connection._closed_locally else "remote"
+
+
+def _expire(place: _Place) -> None:
+    # The wheel calls back in the event loop, where nothing may block.
+    gevent.spawn(place.expire)
 
 
 class WebSocketServer(EventEmitter):
@@ -148,6 +193,12 @@ class WebSocketServer(EventEmitter):
         self.pending_requests: list[WebSocketRequest] = []
         self._held = 0                         # places taken (see _Place)
         self._per_ip: dict[str, int] = {}
+        #: True while :meth:`drain` runs: new upgrades get 503, ``ready`` is False.
+        self.draining = False
+        self._metrics = metrics_for(self.config["metrics"])
+        if self._metrics is not None:
+            self._metrics.register(self)
+        self._lifetimes = TimerWheel(get_hub().loop, _expire, granularity=1.0)
         self.http_server: Any = None
         self._owned = False
         self._previous_handle = None
@@ -189,6 +240,9 @@ class WebSocketServer(EventEmitter):
         with ``config`` over the defaults."""
         if config:
             self.config = server_config(config, base=self.config)
+            self._metrics = metrics_for(self.config["metrics"])
+            if self._metrics is not None:
+                self._metrics.register(self)
         http_server = self.config.get("http_server")
         if http_server is None:
             raise ValueError("You must specify an httpServer on which to mount "
@@ -294,6 +348,63 @@ class WebSocketServer(EventEmitter):
         self.unmount()
         self._close_gracefully(timeout)
 
+    def drain(self, period: float = 10.0, reason_code: int = 1001,
+              description: str = "Server shutting down", timeout: float | None = None) -> None:
+        """Drain for a deploy: from now on :attr:`ready` is False and new
+        upgrades get 503; the open connections are closed with
+        ``reason_code`` (1001, or 1012 "service restart") one by one, in a
+        random order spread evenly over ``period`` seconds (at most 10 ms
+        apart, so a few connections close at once), so that their clients
+        do not all reconnect at the same moment; each close goes
+        out after what was already queued for the connection.  Returns once
+        every closing handshake is done (or ``timeout`` more seconds, default
+        each connection's ``close_timeout``, have passed).  Blocks: call it
+        from the greenlet that stops the process."""
+        self.draining = True
+        if self._metrics is not None:
+            self._metrics.draining.set(1)
+        pending = list(self.pending_requests)
+        if pending:
+            gevent.spawn(self._reject_pending, pending)
+        connections = self.connections
+        random.shuffle(connections)
+        logger.info("draining %d connections over %.1f s", len(connections), period)
+        if connections:
+            start = time.monotonic()
+            # Spread over the period, but never more than _DRAIN_GAP apart:
+            # a few connections need not wait the whole period.
+            step = min(period / len(connections), _DRAIN_GAP)
+            for index, connection in enumerate(connections):
+                delay = start + index * step - time.monotonic()
+                if delay > 0:
+                    gevent.sleep(delay)
+                if connection.connected:
+                    connection.close(reason_code, description)
+        me = gevent.getcurrent()
+        with gevent.Timeout(timeout if timeout is not None
+                            else self.config["close_timeout"] + 1, False):
+            for connection in connections:
+                if connection._read_owner is not me:
+                    connection.wait_closed()
+        if self._metrics is not None:
+            self._metrics.draining.set(0)
+
+    @property
+    def ready(self) -> bool:
+        """Whether this server wants new connections (what ``/readyz``
+        says): not while it drains, nor once it holds more than
+        ``ready_connection_share`` of ``max_connections``."""
+        return self.not_ready_reason() is None
+
+    def not_ready_reason(self) -> str | None:
+        """Why :attr:`ready` is False, or None."""
+        if self.draining:
+            return "draining"
+        limit = self.config["max_connections"]
+        if limit is not None and self._held > limit * self.config["ready_connection_share"]:
+            return f"{self._held} of {limit} connections in use"
+        return None
+
     def _close_gracefully(self, timeout: float | None) -> None:
         """Close every connection with 1001 and wait for the handshakes."""
         connections = self.connections
@@ -316,11 +427,18 @@ class WebSocketServer(EventEmitter):
 
     def broadcast_utf(self, text: str) -> None:
         """Send a text message to every open connection."""
-        broadcast(self._connections, str(text))
+        self._broadcast(str(text))
 
     def broadcast_bytes(self, data: bytes) -> None:
         """Send a binary message to every open connection."""
-        broadcast(self._connections, bytes(data))
+        self._broadcast(bytes(data))
+
+    def _broadcast(self, message: str | bytes) -> None:
+        if self._metrics is None:
+            broadcast(self._connections, message)
+            return
+        with self._metrics.time_broadcast():
+            broadcast(self._connections, message)
 
     # ------------------------------------------------------------ upgrades
     def _spawn_handler(self, _wrapper: Any, handle: Any, _close: Any, args: tuple) -> None:
@@ -360,13 +478,20 @@ class WebSocketServer(EventEmitter):
                     sock.do_handshake()
                 head = read_head(reader)
             if head is None:
-                logger.info("handshake from %s timed out", peer)
+                logger.info("handshake from %s timed out", peer,
+                            extra={"remote_address": peer})
+                if self._metrics is not None:
+                    self._metrics.on_failed()
                 return None
             http_request = parse_request(head)
         except (EOFError, OSError):          # ssl.SSLError included: a bad TLS client
+            if self._metrics is not None:
+                self._metrics.on_failed()
             return None
         except HandshakeError as exc:
             self._refuse(sock, peer, exc)
+            if self._metrics is not None:
+                self._metrics.on_rejected(exc.status)
             return None
         initial = reader.read_exact(reader.buffered) if reader.buffered else b""
         # This frame lives as long as the connection (the handler runs inside
@@ -407,19 +532,21 @@ class WebSocketServer(EventEmitter):
             request.read_handshake()
         except HandshakeError as exc:
             logger.debug("rejected handshake from %s: %d %s", peer, exc.status, exc)
-            request.reject(exc.status, str(exc), exc.headers)
+            self._reject(request, exc.status, str(exc), exc.headers)
             self.emit("upgrade_error", exc)
             return request
         allowed = self.config["allowed_origins"]
         if allowed is not None and not _origin_allowed(request.origin, allowed):
             logger.info("refused %s from %s: origin %r not allowed", request.resource, peer,
-                        request.origin)
-            request.reject(403, "Origin not allowed.")
+                        request.origin, extra={"remote_address": peer,
+                                               "path": request.resource, "status": 403})
+            self._reject(request, 403, "Origin not allowed.")
             return request
         refusal = self._refusal(peer)
         if refusal is not None:
-            logger.info("refused %s from %s: %s", request.resource, peer, refusal)
-            request.reject(503, refusal)
+            logger.info("refused %s from %s: %s", request.resource, peer, refusal,
+                        extra={"remote_address": peer, "path": request.resource, "status": 503})
+            self._reject(request, 503, refusal)
             return request
         place = _Place(self, peer)
         try:
@@ -441,10 +568,21 @@ class WebSocketServer(EventEmitter):
         finally:
             if request.connection is None:
                 place.release()
+                if self._metrics is not None and request.reject_status is not None:
+                    self._metrics.on_rejected(request.reject_status)
         return request
+
+    def _reject(self, request: WebSocketRequest, status: int, reason: str,
+                headers: dict | None = None) -> None:
+        """Reject before any handler saw the request (and count it)."""
+        request.reject(status, reason, headers)
+        if self._metrics is not None:
+            self._metrics.on_rejected(status)
 
     def _refusal(self, peer: str) -> str | None:
         """Why a new connection from ``peer`` is over a limit, or None."""
+        if self.draining:
+            return "The server is shutting down."
         limit = self.config["max_connections"]
         if limit is not None and self._held >= limit:
             return "The server has too many connections."

@@ -32,6 +32,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "certfile": None,
         "keyfile": None,
         "log_level": "INFO",
+        # "text" or "json" (one JSON object per line, for log shippers).
+        "log_format": "text",
+        # /metrics (Prometheus; needs wsframework[metrics]).
+        "metrics": False,
+        # Seconds over which SIGTERM closes the open connections (1001)
+        # before the process exits; SIGINT closes them at once.
+        "drain_period": 10.0,
     },
     "chat": {
         "history": 50,
@@ -66,6 +73,20 @@ def _integer(low: int, high: int) -> Callable[[Any], str | None]:
     return check
 
 
+def _bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+def _seconds(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 3600:
+        return "must be a number of seconds from 0 to 3600"
+    return None
+
+
+def _choice(*choices: str) -> Callable[[Any], str | None]:
+    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
+
+
 def _level(value: Any) -> str | None:
     return None if isinstance(value, str) and value.upper() in _LEVELS else \
         f"must be one of {', '.join(_LEVELS)}"
@@ -74,7 +95,9 @@ def _level(value: Any) -> str | None:
 _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
     "server": {"host": _string, "port": _integer(0, 65535), "unix_socket": _optional_string,
                "workers": _integer(1, 256),
-               "certfile": _optional_string, "keyfile": _optional_string, "log_level": _level},
+               "certfile": _optional_string, "keyfile": _optional_string, "log_level": _level,
+               "log_format": _choice("text", "json"), "metrics": _bool,
+               "drain_period": _seconds},
     "chat": {"history": _integer(0, 100000), "max_text": _integer(1, 10_000_000),
              "max_rooms": _integer(1, 10_000_000)},
     "redis": {"url": _optional_string, "channel_prefix": _string},

@@ -136,6 +136,23 @@ DESCRIPTIONS: dict[str, str] = {
         "connections the kernel holds until they are accepted (gevent's default is "
         "128, too few for a reconnect storm of thousands of clients).  A port "
         "extension."),
+    "metrics": (
+        "Count into Prometheus series (``pip install 'wsframework[metrics]'``): ``True`` "
+        "uses ``prometheus_client``'s default registry, a ``CollectorRegistry`` that one.  "
+        "Off, nothing is imported or counted.  See :doc:`/reference/metrics`.  A port "
+        "extension."),
+    "max_connection_lifetime": (
+        "Seconds after which an accepted connection is closed with 1001 \"Connection "
+        "lifetime reached\", so that long-lived clients reconnect and load spreads again "
+        "over workers and machines; None (the default) never.  A port extension."),
+    "connection_lifetime_jitter": (
+        "The share (0 to 1) of ``max_connection_lifetime`` taken off at random, per "
+        "connection, so that connections opened together do not all end together.  A port "
+        "extension."),
+    "ready_connection_share": (
+        "With ``max_connections``: above this share of it, ``WebSocketServer.ready`` (and "
+        "the chat's ``/readyz``) says not ready, so a load balancer sends new clients "
+        "elsewhere before the hard limit refuses them.  A port extension."),
     # -- the client
     "websocket_version": (
         "The protocol version the client speaks: 13 (RFC 6455) or 8 (an older draft; "

@@ -45,8 +45,19 @@ def _static_files() -> dict[str, tuple[bytes, str]]:
     return files
 
 
-def make_wsgi_app(health: Callable[[], dict]) -> Callable:
-    """The HTTP side: the page, its static files and ``/healthz``."""
+def _json(start_response: Callable, report: dict, ok: bool, method: str) -> list[bytes]:
+    body = json.dumps(report).encode()
+    start_response("200 OK" if ok else "503 Service Unavailable",
+                   [("Content-Type", "application/json"), ("Cache-Control", "no-store"),
+                    ("Content-Length", str(len(body)))])
+    return [body if method == "GET" else b""]
+
+
+def make_wsgi_app(health: Callable[[], dict], ready: Callable[[], dict] | None = None,
+                  metrics: Callable[[], tuple[bytes, str]] | None = None) -> Callable:
+    """The HTTP side: the page, its static files, ``/healthz`` (alive),
+    ``/readyz`` (takes new connections) and ``/metrics`` (Prometheus, when
+    enabled)."""
     files = _static_files()
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -58,11 +69,14 @@ def make_wsgi_app(health: Callable[[], dict]) -> Callable:
             return [b""]
         if path == "/healthz":
             report = health()
-            body = json.dumps(report).encode()
-            status = "200 OK" if report["status"] == "ok" else "503 Service Unavailable"
-            start_response(status, [("Content-Type", "application/json"),
-                                    ("Cache-Control", "no-store"),
-                                    ("Content-Length", str(len(body)))])
+            return _json(start_response, report, report["status"] == "ok", method)
+        if path == "/readyz" and ready is not None:
+            report = ready()
+            return _json(start_response, report, report["status"] == "ready", method)
+        if path == "/metrics" and metrics is not None:
+            body, kind = metrics()
+            start_response("200 OK", [("Content-Type", kind), ("Cache-Control", "no-store"),
+                                      ("Content-Length", str(len(body)))])
             return [body if method == "GET" else b""]
         found = files.get(path)
         if found is None:
@@ -91,13 +105,20 @@ class ChatServer:
         # handshake_timeout (see WebSocketHandler.handle_one_request).
         kwargs = {"ssl_context": ssl_context, "do_handshake_on_connect": False} \
             if ssl_context is not None else {}
-        self.http = pywsgi.WSGIServer(listener or (host, port), make_wsgi_app(self.health),
+        metrics = websocket_config.get("metrics")
+        self.http = pywsgi.WSGIServer(listener or (host, port),
+                                      make_wsgi_app(self.health, self.readiness,
+                                                    self.metrics_text if metrics else None),
                                       log=None, error_log=logger, **kwargs)
         self.http.init_socket()
         # A chat member that stops reading is closed (1008) once 1 MiB of
         # chat waits for it, rather than growing the server without bound.
         websocket_config.setdefault("output_buffer_limit", 1 << 20)
         self.websockets = WebSocketServer(http_server=self.http, **websocket_config)
+        self.metrics = None
+        if metrics:
+            from .metrics import ChatMetrics
+            self.metrics = ChatMetrics(self, None if metrics is True else metrics)
         self.router = WebSocketRouter(self.websockets)
         self.router.mount("/ws", "chat", self.service.handle)
 
@@ -117,7 +138,35 @@ class ChatServer:
                 "connections": len(self.websockets.connections),
                 "rooms": len(self.service.rooms), "backplane": backplane}
 
+    def readiness(self) -> dict:
+        """``/readyz``: ready unless draining, near ``max_connections``, or
+        the configured backplane is down (new clients should go elsewhere)."""
+        reason = self.websockets.not_ready_reason()
+        if reason is None and self.backplane is not None and not self.backplane.connected:
+            reason = "backplane down"
+        report = {"status": "ready" if reason is None else "not ready",
+                  "connections": len(self.websockets.connections)}
+        if reason is not None:
+            report["reason"] = reason
+        return report
+
+    def metrics_text(self) -> tuple[bytes, str]:
+        """``/metrics``: every series of the process (of every worker when
+        they share ``PROMETHEUS_MULTIPROC_DIR``)."""
+        from ..metrics import exposition
+        if self.metrics is not None:
+            self.metrics.sample()
+        return exposition(None if self.websockets.config["metrics"] is True
+                          else self.websockets.config["metrics"])
+
+    def drain(self, period: float, reason_code: int = 1001) -> None:
+        """Drain for a deploy (see :meth:`WebSocketServer.drain`): ``/readyz``
+        says 503 at once, connections close spread over ``period``."""
+        self.websockets.drain(period, reason_code)
+
     def start(self) -> None:
+        if self.metrics is not None:
+            self.metrics.start()
         self.http.start()
 
     def serve_forever(self) -> None:
@@ -128,6 +177,8 @@ class ChatServer:
         1001, wait for the close handshakes up to ``timeout``."""
         self.http.stop_accepting()
         self.websockets.shut_down(timeout)
+        if self.metrics is not None:
+            self.metrics.stop()
         if self.backplane is not None:
             self.backplane.close()
         self.http.stop(timeout=timeout)

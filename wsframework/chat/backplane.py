@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 import uuid
 from typing import Any
 
@@ -48,6 +49,9 @@ class RedisBackplane:
         self._client: Any = None
         self._greenlet: Any = None
         self._closed = False
+        #: Called with the seconds an event took from another process's
+        #: publish to its arrival here (the chat's backplane lag metric).
+        self.on_lag: Any = None
         service.publish = self.publish
 
     def start(self) -> None:
@@ -81,7 +85,7 @@ class RedisBackplane:
         client = self._client
         if client is None or not self.connected:
             return
-        payload = json.dumps({"origin": self.origin, "event": event})
+        payload = json.dumps({"origin": self.origin, "event": event, "sent": time.time()})
         try:
             client.publish(self.prefix + room, payload)
         except (self._redis.RedisError, OSError) as exc:
@@ -131,6 +135,9 @@ class RedisBackplane:
             logger.warning("backplane: ignoring a malformed message on %s", channel)
             return
         if origin != self.origin:
+            sent = message.get("sent")
+            if self.on_lag is not None and isinstance(sent, (int, float)):
+                self.on_lag(max(0.0, time.time() - sent))
             self.service.deliver(channel[len(self.prefix):], event)
 
     def _down(self, exc: BaseException) -> None:
