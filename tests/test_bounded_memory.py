@@ -1,0 +1,152 @@
+"""Memory a single hostile peer can pin, over real sockets (issue 15):
+a message sent in thousands of tiny fragments (server and client side,
+with and without permessage-deflate)."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+import zlib
+
+import pytest
+from gevent.event import Event
+from gevent.server import StreamServer
+
+from wsframework import connect
+from wsframework.frame import encode_frame
+from wsframework.parser import FrameParser
+
+from .helpers import RawClient, answer_handshake
+
+CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+
+# -------------------------------------------------------------- fragments
+FRAGMENTS = 30_000
+# Allocated meanwhile besides the message (reader buffers, decoder state).
+SLACK = 256 * 1024
+
+
+def held_by(send, sync) -> int:
+    """Bytes still allocated after ``send()`` once ``sync()`` has seen the
+    peer process all of it (traced by tracemalloc)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        send()
+        sync()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def read_message(client: RawClient) -> bytes:
+    """The payload of the next data message (its frames joined)."""
+    parts = []
+    while True:
+        frame = client.read_frame()
+        assert frame.opcode in (CONT, TEXT, BINARY), frame.opcode
+        parts.append(frame.binary_payload)
+        if frame.fin:
+            return b"".join(parts)
+
+
+def ping_sync(client: RawClient) -> None:
+    """Ping, and wait for the pong: the server has read everything before."""
+    client.send_frame(PING, b"sync")
+    frame = client.read_frame()
+    assert (frame.opcode, frame.binary_payload) == (PONG, b"sync")
+
+
+@pytest.mark.parametrize("opcode", [BINARY, TEXT])
+def test_tiny_fragments_cost_the_server_no_more_than_their_bytes(echo_server, opcode):
+    """30,000 two-byte continuations of a message in progress: the server
+    holds about their bytes, not an object (~50 bytes) and a list slot per
+    fragment; the message is then echoed whole."""
+    client = RawClient(echo_server.port)
+    client.handshake()
+    client.send_frame(opcode, b"ab", fin=False)
+    batch = encode_frame(CONT, b"xy", fin=False, mask=True) * 1000
+
+    def send():
+        for _ in range(FRAGMENTS // 1000):
+            client.send_raw(batch)
+
+    held = held_by(send, lambda: ping_sync(client))
+    client.send_frame(CONT, b"z")
+    expected = b"ab" + b"xy" * FRAGMENTS + b"z"
+    assert read_message(client) == expected
+    assert held < len(expected) + SLACK, \
+        f"{held} bytes held for {len(expected)} bytes in {FRAGMENTS} fragments"
+    client.close()
+
+
+def test_tiny_compressed_fragments_cost_the_server_no_more_than_their_bytes(echo_server):
+    """The same with permessage-deflate: each fragment inflates to 2 bytes."""
+    client = RawClient(echo_server.port)
+    response = client.handshake(headers={"Sec-WebSocket-Extensions": "permessage-deflate"})
+    assert "permessage-deflate" in response.headers["Sec-WebSocket-Extensions"]
+    client.parser.allowed_rsv = 4           # the echo comes compressed (RSV1)
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -9)
+
+    def piece(data: bytes) -> bytes:
+        return deflate.compress(data) + deflate.flush(zlib.Z_SYNC_FLUSH)
+
+    client.send_frame(BINARY, piece(b"ab"), fin=False, rsv=4)
+    frames = [encode_frame(CONT, piece(b"xy"), fin=False, mask=True) for _ in range(FRAGMENTS)]
+    batches = [b"".join(frames[n:n + 1000]) for n in range(0, FRAGMENTS, 1000)]
+    del frames
+
+    def send():
+        for batch in batches:
+            client.send_raw(batch)
+
+    held = held_by(send, lambda: ping_sync(client))
+    client.send_frame(CONT, piece(b"z")[:-4])
+    expected = b"ab" + b"xy" * FRAGMENTS + b"z"
+    echoed = read_message(client)
+    assert zlib.decompressobj(-15).decompress(echoed + b"\x00\x00\xff\xff") == expected
+    assert held < len(expected) + SLACK, \
+        f"{held} bytes held for {len(expected)} bytes in {FRAGMENTS} fragments"
+    client.close()
+
+
+def test_tiny_fragments_cost_the_client_no_more_than_their_bytes():
+    """A hostile server sends ``connect()`` a message in 30,000 two-byte
+    fragments: the client too holds about their bytes."""
+    go, synced, finish = Event(), Event(), Event()
+
+    def handle(sock, address):
+        reader = answer_handshake(sock)
+        parser = FrameParser(reader, expect_masked=True, max_frame_size=1 << 20,
+                             max_message_size=1 << 20, assemble_fragments=False)
+        go.wait()
+        sock.sendall(encode_frame(BINARY, b"ab", fin=False))
+        batch = encode_frame(CONT, b"xy", fin=False) * 1000
+        for _ in range(FRAGMENTS // 1000):
+            sock.sendall(batch)
+        sock.sendall(encode_frame(PING, b"sync"))
+        frame = parser.next_event()
+        assert (frame.opcode, frame.binary_payload) == (PONG, b"sync")
+        synced.set()
+        finish.wait()
+        sock.sendall(encode_frame(CONT, b"z"))
+        while parser.next_event().opcode != CLOSE:
+            pass
+        sock.sendall(encode_frame(CLOSE, b"\x03\xe8"))     # the closing handshake
+
+    hostile = StreamServer(("127.0.0.1", 0), handle)
+    hostile.start()
+    try:
+        client = connect(f"ws://127.0.0.1:{hostile.server_port}/", permessage_deflate=False)
+        held = held_by(go.set, lambda: synced.wait(30))
+        finish.set()
+        expected = b"ab" + b"xy" * FRAGMENTS + b"z"
+        assert client.receive(timeout=30).data == expected
+        assert held < len(expected) + SLACK, \
+            f"{held} bytes held for {len(expected)} bytes in {FRAGMENTS} fragments"
+        client.close()
+        assert client.wait_closed(10) and client.was_clean
+    finally:
+        hostile.stop(timeout=1)
