@@ -1,15 +1,17 @@
 """Memory a single hostile peer can pin, over real sockets (issue 15):
-a message sent in thousands of tiny fragments (server and client side,
-with and without permessage-deflate)."""
+pongs owed to a peer that does not read, and a message sent in thousands
+of tiny fragments (server and client side, with and without
+permessage-deflate)."""
 
 from __future__ import annotations
 
 import gc
+import socket
 import tracemalloc
 import zlib
 
 import pytest
-from gevent.event import Event
+from gevent.event import AsyncResult, Event
 from gevent.server import StreamServer
 
 from wsframework import connect
@@ -19,6 +21,78 @@ from wsframework.parser import FrameParser
 from .helpers import RawClient, answer_handshake
 
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+
+# ------------------------------------------------------------------ pongs
+PINGS = 20_000
+
+
+def test_pongs_owed_to_a_peer_that_does_not_read_are_coalesced(make_server):
+    """A peer flooding pings with a small receive window and never reading
+    is owed one pong at a time: only the latest waits (RFC 6455 §5.5.3),
+    counted in ``buffered_amount``, not one queued per ping."""
+    queued = AsyncResult()
+
+    def on_request(request):
+        connection = request.accept()
+        connection.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        for message in connection:
+            if message.data == "done":          # every ping before it was answered
+                queued.set(connection.buffered_amount)
+
+    server = make_server(on_request, permessage_deflate=False)
+    client = RawClient(server.port, rcvbuf=4096)
+    client.handshake()
+    pings = [b"%08d" % n + b"p" * 117 for n in range(PINGS)]
+    client.send_raw(b"".join(encode_frame(PING, ping, mask=True) for ping in pings))
+    client.send_frame(TEXT, b"done")
+    held = queued.get(timeout=30)
+    assert held <= 2 * (2 + 125), f"{held} bytes queued for the pongs of {PINGS} pings"
+    # Reading at last: the pongs come in order, and the latest ping is answered.
+    answered = []
+    while not answered or answered[-1] != pings[-1]:
+        frame = client.read_frame()
+        assert frame.opcode == PONG
+        answered.append(frame.binary_payload)
+    assert answered == sorted(set(answered))
+    client.close()
+
+
+def test_pongs_go_out_between_whole_frames_of_queued_messages(make_server):
+    """Pongs owed while messages wait for the peer go out between frames,
+    ahead of the queued messages, which arrive whole and in order."""
+    queued = AsyncResult()
+    messages = [bytes([n]) * 100_000 for n in range(8)]
+
+    def on_request(request):
+        connection = request.accept()
+        connection.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        for message in messages:
+            connection.send(message)
+        for message in connection:
+            if message.data == "done":
+                queued.set(connection.buffered_amount)
+
+    server = make_server(on_request, permessage_deflate=False)
+    client = RawClient(server.port, rcvbuf=4096)
+    client.handshake()
+    pings = [b"%08d" % n for n in range(1000)]
+    client.send_raw(b"".join(encode_frame(PING, ping, mask=True) for ping in pings))
+    client.send_frame(TEXT, b"done")
+    assert queued.get(timeout=30) <= sum(map(len, messages)) + 2 * (2 + 125)
+    received, answered, parts = [], [], []
+    while len(received) < len(messages) or answered[-1:] != pings[-1:]:
+        frame = client.read_frame()
+        if frame.opcode == PONG:
+            answered.append(frame.binary_payload)
+            continue
+        parts.append(frame.binary_payload)
+        if frame.fin:
+            received.append(b"".join(parts))
+            parts = []
+    assert received == messages
+    assert answered == sorted(set(answered)) and len(answered) < len(pings)
+    client.close()
 
 
 # -------------------------------------------------------------- fragments
