@@ -1,24 +1,29 @@
 """Memory a single hostile peer can pin, over real sockets (issue 15):
-pongs owed to a peer that does not read, and a message sent in thousands
-of tiny fragments (server and client side, with and without
-permessage-deflate)."""
+pongs owed to a peer that does not read, a message sent in thousands of
+tiny fragments (server and client side, with and without
+permessage-deflate), and HTTP answers to a client that reads nothing or a
+keep-alive connection left idle."""
 
 from __future__ import annotations
 
 import gc
+import os
 import socket
 import tracemalloc
 import zlib
 
 import pytest
+from gevent import pywsgi
 from gevent.event import AsyncResult, Event
+from gevent.pool import Pool
 from gevent.server import StreamServer
 
-from wsframework import connect
+from wsframework import WebSocketServer, connect
+from wsframework.chat.app import STATIC_DIR, make_wsgi_app
 from wsframework.frame import encode_frame
 from wsframework.parser import FrameParser
 
-from .helpers import RawClient, answer_handshake
+from .helpers import RawClient, answer_handshake, handshake_request
 
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
@@ -224,3 +229,108 @@ def test_tiny_fragments_cost_the_client_no_more_than_their_bytes():
         assert client.wait_closed(10) and client.was_clean
     finally:
         hostile.stop(timeout=1)
+
+
+# ------------------------------------------------------------------- HTTP
+CHAT_JS = "/static/chat.js"
+
+
+@pytest.fixture
+def pages():
+    """The chat's pages on a pywsgi server with a mounted WebSocketServer
+    (as the chat server runs them); its connections' greenlets are in
+    ``server.pool``.  The listener's small send buffer is inherited by
+    every accepted socket, so a client that stops reading blocks the
+    server's writes soon."""
+    servers = []
+
+    def start(**config):
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        pool = Pool()
+        server = pywsgi.WSGIServer(listener, make_wsgi_app(lambda: {"status": "ok"}),
+                                   spawn=pool, log=None)
+        WebSocketServer(http_server=server, **config)
+        server.pool = pool
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop(timeout=1)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sent until it closed (EOF or reset)."""
+    chunks = []
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    except ConnectionResetError:
+        pass
+    return b"".join(chunks)
+
+
+def test_responses_a_client_does_not_read_time_out(pages):
+    """Pipelined requests from a client that reads nothing: once a response
+    makes no progress for ``http_idle_timeout`` the connection is reset,
+    and its greenlet (and the kernel's send queue) are freed."""
+    server = pages(http_idle_timeout=0.2)
+    client = RawClient(server.server_port, rcvbuf=1024).sock
+    requests = 200
+    client.sendall(f"GET {CHAT_JS} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode() * requests)
+    assert client.recv(1, socket.MSG_PEEK) == b"H"      # the server is answering
+    assert server.pool.join(timeout=10), "the server still writes to a client that reads nothing"
+    received = read_until_closed(client)
+    assert received.startswith(b"HTTP/1.1 200 ")
+    assert len(received) < requests * os.path.getsize(os.path.join(STATIC_DIR, "chat.js"))
+    client.close()
+
+
+def test_an_idle_keep_alive_connection_is_closed(pages):
+    """Between requests a keep-alive connection waits ``http_idle_timeout``
+    for the next one (here with no ``handshake_timeout`` at all)."""
+    server = pages(http_idle_timeout=0.2, handshake_timeout=None)
+    client = RawClient(server.server_port).sock
+    client.sendall(f"GET {CHAT_JS} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    received = read_until_closed(client)
+    assert received.startswith(b"HTTP/1.1 200 ")
+    assert server.pool.join(timeout=10)
+    client.close()
+
+
+def test_a_rejection_the_client_does_not_read_times_out(make_server):
+    """The library's own HTTP answers are bounded too: a rejection the
+    client does not read is given up after ``http_idle_timeout``."""
+    rejected = Event()
+
+    def on_request(request):
+        request.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        request.reject(403, "Go away.", {"X-Padding": "x" * 1_000_000})
+        rejected.set()
+
+    server = make_server(on_request, http_idle_timeout=0.2)
+    client = RawClient(server.port, rcvbuf=1024)
+    client.send_raw(handshake_request())
+    assert rejected.wait(10), "reject() still writes to a client that reads nothing"
+    received = read_until_closed(client.sock)
+    assert received.startswith(b"HTTP/1.1 403 ") and len(received) < 1_000_000
+    client.close()
+
+
+@pytest.mark.parametrize("value, error", [
+    (0, ValueError), (-1.0, ValueError), ("30", TypeError), (True, TypeError),
+])
+def test_http_idle_timeout_is_checked(value, error):
+    with pytest.raises(error, match="http_idle_timeout"):
+        WebSocketServer(http_idle_timeout=value)
+
+
+def test_http_idle_timeout_may_be_none():
+    assert WebSocketServer(http_idle_timeout=None).config["http_idle_timeout"] is None

@@ -18,7 +18,7 @@ from .exceptions import HandshakeError, WebSocketError
 from .handshake import accept_response, check_request, reject_response
 from .headers import (invalid_token_char, parse_extensions, parse_forwarded_for,
                       parse_protocols)
-from .http11 import Headers, HttpRequest
+from .http11 import Headers, HttpRequest, send_all
 from .url import ResourceURL
 
 __all__ = ["WebSocketRequest"]
@@ -236,7 +236,7 @@ class WebSocketRequest(EventEmitter):
         if isinstance(headers, Headers):          # not pywsgi's, from the WSGI handler
             headers.compact()
         try:
-            self.socket.sendall(response)
+            send_all(self.socket, response, self.server_config.get("http_idle_timeout"))
             lost = False
         except OSError:
             lost = True
@@ -274,7 +274,8 @@ class WebSocketRequest(EventEmitter):
         if isinstance(status, bool) or not isinstance(status, int):
             status = 403
         try:
-            self.socket.sendall(reject_response(status, reason, dict(extra_headers or {})))
+            send_all(self.socket, reject_response(status, reason, dict(extra_headers or {})),
+                     self.server_config.get("http_idle_timeout"))
         except OSError as exc:
             logger.debug("%r: could not write the rejection: %s", self, exc)
         close_quietly(self.socket, _socket.SHUT_WR)
