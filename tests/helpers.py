@@ -37,11 +37,22 @@ def handshake_request(path: str = "/", headers: dict | None = None,
 class RawClient:
     """A TCP client that speaks the protocol by hand."""
 
-    def __init__(self, port: int, source: str | None = None) -> None:
-        """Connect to 127.0.0.1:``port``, from the address ``source`` if given."""
-        self.sock = socket.create_connection(
-            ("127.0.0.1", port), timeout=10,
-            source_address=(source, 0) if source else None)
+    def __init__(self, port: int, source: str | None = None, *,
+                 rcvbuf: int | None = None) -> None:
+        """Connect to 127.0.0.1:``port``, from the address ``source`` if
+        given, with a receive buffer of ``rcvbuf`` bytes if given (a
+        small window: the server soon has to queue what it sends)."""
+        if rcvbuf is None:
+            self.sock = socket.create_connection(
+                ("127.0.0.1", port), timeout=10,
+                source_address=(source, 0) if source else None)
+        else:
+            self.sock = socket.socket()
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(10)
+            if source:
+                self.sock.bind((source, 0))
+            self.sock.connect(("127.0.0.1", port))
         self.reader = BufferedReader(self.sock.recv_into)
         self.parser = FrameParser(self.reader, expect_masked=False, max_frame_size=1 << 26,
                                   max_message_size=1 << 26, assemble_fragments=False)

@@ -10,7 +10,6 @@ import shutil
 import signal
 
 import gevent
-import pytest
 from gevent import subprocess
 
 from wsframework import connect

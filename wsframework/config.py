@@ -163,6 +163,10 @@ SERVER_DEFAULTS: dict[str, tuple[Any, _Check]] = {
     "parse_extensions": (True, _bool),
     # Port extension: seconds a client has to send its handshake request.
     "handshake_timeout": (10.0, _optional(_seconds(positive=True))),
+    # Port extension: seconds an HTTP exchange may make no progress (a
+    # response the client does not read, a keep-alive connection waiting
+    # for its next request); then the connection is closed (reset).
+    "http_idle_timeout": (30.0, _optional(_seconds(positive=True))),
     # Port extension: seconds the ``request`` handlers have to accept or
     # reject (then 503); None waits forever, as WebSocket-Node does.
     "request_timeout": (30.0, _optional(_seconds(positive=True))),

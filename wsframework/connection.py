@@ -232,7 +232,7 @@ class WebSocketConnection(EventEmitter):
         "_close_when_flushed", "_close_received", "_waiting", "_drained",
         "_read_event", "_checks", "_cork", "_cork_size", "_queue_full", "_queue_bytes",
         "_queue_byte_limit", "_close_hook",
-        "_consumer_idle", "_buffer_limit", "_room",
+        "_consumer_idle", "_buffer_limit", "_room", "_pong",
         "_closed_locally",
         "__weakref__",
     )
@@ -302,6 +302,7 @@ class WebSocketConnection(EventEmitter):
         self._try_send_ok = not isinstance(socket, ssl.SSLSocket)
         self._out: deque | None = None
         self._out_size = 0
+        self._pong: bytes | None = None     # the latest pong owed while output waits
         self._cork: list | None = None
         self._cork_size = 0
         self._flusher = None
@@ -454,10 +455,24 @@ class WebSocketConnection(EventEmitter):
             self._write(encode_frame(_PING, payload, mask=self.mask_outgoing_packets))
 
     def pong(self, data: bytes | str = b"") -> None:
-        """Send a pong (≤ 125 bytes); usually sent automatically."""
+        """Send a pong (≤ 125 bytes); usually sent automatically.
+
+        While output waits for a peer that does not read, only the latest
+        pong waits with it, replacing any earlier one not yet written (RFC
+        6455 §5.5.3 allows answering only the most recent ping): a ping
+        flood cannot grow the outgoing queue.  It counts in
+        :attr:`buffered_amount` and goes out after the frame being written.
+        """
         payload = _control_payload(data)
         if self.state == OPEN:
-            self._write(encode_frame(_PONG, payload, mask=self.mask_outgoing_packets))
+            frame = encode_frame(_PONG, payload, mask=self.mask_outgoing_packets)
+            if self._out and not self._socket_closed:
+                # The flusher is running: it writes the pong next.
+                previous = self._pong
+                self._pong = frame
+                self._out_size += len(frame) - (0 if previous is None else len(previous))
+                return
+            self._write(frame)
 
     # -- the outgoing queue --------------------------------------------------
     def _write(self, data: bytes, callback: Callback | None = None,
@@ -633,6 +648,12 @@ class WebSocketConnection(EventEmitter):
                 self.socket.sendall(data)
                 out.popleft()
                 self._out_size -= len(data)
+                if self._pong is not None:
+                    # The latest pong owed (see pong()) goes next, between
+                    # two frames; it is already counted in _out_size.  It
+                    # waits in the queue, so nothing is sent around it.
+                    out.appendleft(self._pong)
+                    self._pong = None
                 if self._room is not None:
                     self._room.set()
                 callbacks = self._callbacks
@@ -656,6 +677,7 @@ class WebSocketConnection(EventEmitter):
 
     def _fail_callbacks(self, error: Exception) -> None:
         callbacks, self._callbacks = self._callbacks, None
+        self._pong = None
         out = self._out
         if out:
             out.clear()

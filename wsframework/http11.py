@@ -8,11 +8,14 @@ only frames the head and wraps the result.
 
 from __future__ import annotations
 
+import errno
 import http.client
 import io
 import re
+import socket
+import struct
 from http import HTTPStatus
-from typing import Iterable
+from typing import Any, Iterable
 
 from .exceptions import HandshakeError
 from .headers import invalid_token_char
@@ -20,7 +23,7 @@ from .streams import BufferedReader
 
 __all__ = [
     "HttpRequest", "HttpResponse", "Headers", "read_head", "parse_request",
-    "parse_response", "status_text", "clean_field_value", "check_field_name",
+    "parse_response", "status_text", "clean_field_value", "check_field_name", "send_all",
     "MAX_HEAD_SIZE",
 ]
 
@@ -284,3 +287,40 @@ def serialize_head(first_line: str, headers: Iterable[tuple[str, str]]) -> bytes
     lines.extend(f"{name}: {value}" for name, value in headers)
     lines.append("\r\n")
     return "\r\n".join(lines).encode("utf-8")
+
+
+_LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+def send_all(sock: Any, data: bytes | bytearray | memoryview,
+             idle_timeout: float | None) -> None:
+    """Write all of ``data`` to ``sock`` (a gevent socket), giving up once
+    the peer has taken nothing for ``idle_timeout`` seconds (None: no limit).
+
+    An HTTP answer to a client that does not read would otherwise hold the
+    writing greenlet, and the kernel's send queue, for ever.  On giving up
+    the connection is set to reset when closed (``SO_LINGER`` 0: the kernel
+    drops what it still holds for the peer) and :class:`TimeoutError`
+    (``ETIMEDOUT``) is raised.  A slow reader that keeps taking data is not
+    cut off: the limit is on a lack of progress, not on the whole write.
+    """
+    if idle_timeout is None:
+        sock.sendall(data)
+        return
+    previous = sock.gettimeout()
+    sock.settimeout(idle_timeout)
+    try:
+        view = memoryview(data)
+        while len(view):
+            try:
+                sent = sock.send(view)
+            except socket.timeout:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                except OSError:
+                    pass
+                raise TimeoutError(errno.ETIMEDOUT, f"the peer took no data for "
+                                                    f"{idle_timeout} s") from None
+            view = view[sent:]
+    finally:
+        sock.settimeout(previous)

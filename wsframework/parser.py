@@ -29,6 +29,13 @@ _unpack_long_from = struct.Struct("!Q").unpack_from
 _TEXT, _BINARY, _CONT = Opcode.TEXT.value, Opcode.BINARY.value, Opcode.CONTINUATION.value
 _CLOSE = Opcode.CLOSE.value
 
+# Payloads of a fragmented binary message shorter than this are gathered in
+# one growing bytearray, not kept as one object each: an object and its list
+# slot cost ~50 bytes beyond the payload, so a message sent in tiny (or
+# empty) fragments would otherwise hold many times its size, beyond what
+# max_message_size allows for.
+_SMALL_PART = 1024
+
 
 class FrameParser:
     """Reads frames from ``reader`` and returns messages and control frames.
@@ -73,7 +80,8 @@ class FrameParser:
         # The fragmented message being assembled.
         self._msg_opcode: int | None = None
         self._msg_size = 0
-        self._parts: list[bytes] | None = None     # a binary message's fragments
+        # A binary message's fragments (small ones gathered: see _SMALL_PART).
+        self._parts: list[bytes | bytearray] | None = None
         self._decoder: Utf8Decoder | None = None
         self._text = False          # the current message is text
         self._validated = False     # the last payload was UTF-8-checked on arrival
@@ -308,11 +316,19 @@ class FrameParser:
             self._msg_opcode = opcode
             self._msg_size = len(payload)
             if not text:
-                self._parts = [payload]
+                self._parts = [payload if len(payload) >= _SMALL_PART else bytearray(payload)]
             return None
         self._msg_size += len(payload)
         if not text:
-            self._parts.append(payload)
+            parts = self._parts
+            if len(payload) >= _SMALL_PART:
+                parts.append(payload)
+            else:
+                last = parts[-1]
+                if type(last) is bytearray:
+                    last += payload
+                else:
+                    parts.append(bytearray(payload))
         if not fin:
             return None
         self._msg_opcode = None

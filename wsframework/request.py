@@ -18,7 +18,7 @@ from .exceptions import HandshakeError, WebSocketError
 from .handshake import accept_response, check_request, reject_response
 from .headers import (invalid_token_char, parse_extensions, parse_forwarded_for,
                       parse_protocols)
-from .http11 import Headers, HttpRequest
+from .http11 import Headers, HttpRequest, send_all
 from .url import ResourceURL
 
 __all__ = ["WebSocketRequest"]
@@ -258,7 +258,7 @@ class WebSocketRequest(EventEmitter):
         if isinstance(headers, Headers):          # not pywsgi's, from the WSGI handler
             headers.compact()
         try:
-            self.socket.sendall(response)
+            send_all(self.socket, response, self.server_config.get("http_idle_timeout"))
             lost = False
         except OSError:
             lost = True
@@ -305,7 +305,7 @@ class WebSocketRequest(EventEmitter):
         self.reject_status = status
         self._resolve()
         try:
-            self.socket.sendall(response)
+            send_all(self.socket, response, self.server_config.get("http_idle_timeout"))
         except OSError as exc:
             logger.debug("%r: could not write the rejection: %s", self, exc)
         close_quietly(self.socket, _socket.SHUT_WR)

@@ -30,7 +30,7 @@ from .connection import WebSocketConnection, close_quietly
 from .events import EventEmitter
 from .exceptions import HandshakeError
 from .handshake import reject_response
-from .http11 import parse_request, read_head
+from .http11 import parse_request, read_head, send_all
 from .metrics import metrics_for
 from .request import WebSocketRequest
 from .sending import send_each
@@ -626,7 +626,8 @@ class WebSocketServer(EventEmitter):
         """Answer a request we could not even parse."""
         logger.debug("malformed handshake from %s: %s", peer, exc)
         try:
-            sock.sendall(reject_response(exc.status, str(exc), exc.headers))
+            send_all(sock, reject_response(exc.status, str(exc), exc.headers),
+                     self.config["http_idle_timeout"])
             sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass

@@ -11,6 +11,11 @@ __all__ = ["Utf8Decoder"]
 
 _IncrementalDecoder = codecs.getincrementaldecoder("utf-8")
 
+# Decoded pieces shorter than this are joined to the previous short piece:
+# a str object and its list slot cost ~60 bytes beyond the text, so a
+# message in tiny fragments would otherwise hold many times its size.
+_SMALL_PIECE = 1024
+
 
 class Utf8Decoder:
     """Decodes a text message piece by piece, raising :class:`InvalidUTF8`
@@ -34,7 +39,11 @@ class Utf8Decoder:
         except UnicodeDecodeError:
             raise InvalidUTF8() from None
         if text:
-            self._parts.append(text)
+            parts = self._parts
+            if len(text) < _SMALL_PIECE and parts and len(parts[-1]) < _SMALL_PIECE:
+                parts[-1] += text
+            else:
+                parts.append(text)
         pending = self._decoder.getstate()[0]
         if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
             raise InvalidUTF8()

@@ -22,6 +22,7 @@ Upgrade requests are recognised by ``Upgrade: websocket``; everything else
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket as _socket
 from typing import Any
@@ -30,7 +31,7 @@ import gevent
 from gevent import pywsgi
 
 from .connection import WebSocketConnection
-from .http11 import HttpRequest
+from .http11 import HttpRequest, send_all
 from .message import WebSocketMessage
 from .server import WebSocketServer
 
@@ -122,7 +123,12 @@ class WebSocketHandler(pywsgi.WSGIHandler):
 
     websocket_class: type[WebSocketConnection] = GeventWebSocket
     websocket_config: dict[str, Any] = {}
+    #: pywsgi's socket errors that end a connection without an error log:
+    #: its own (EPIPE, ECONNRESET) and ETIMEDOUT, a response given up on
+    #: after ``http_idle_timeout`` without progress.
+    ignored_socket_errors = pywsgi.WSGIHandler.ignored_socket_errors + (errno.ETIMEDOUT,)
     _head_timer: Any = None
+    _idle_timeout: float | None = None
 
     def _websocket_server(self) -> WebSocketServer:
         """The server that answers this WSGI server's upgrades: the one
@@ -143,11 +149,35 @@ class WebSocketHandler(pywsgi.WSGIHandler):
     def _config(self) -> dict[str, Any]:
         return self._websocket_server().config
 
+    def handle(self) -> None:
+        """pywsgi's loop over the requests of one connection."""
+        try:
+            super().handle()
+        except _socket.timeout:
+            # pywsgi's own error answers (400, 414) are written with the
+            # socket's timeout, http_idle_timeout; the socket is closed.
+            logger.info("answer to %s given up: no progress in %s s", self.client_address,
+                        self._idle_timeout)
+
     def handle_one_request(self) -> Any:
         """One HTTP request, whose head (and, on a TLS server started with
         ``do_handshake_on_connect=False``, the TLS handshake) must arrive
-        within ``handshake_timeout``: a slowloris client is dropped."""
-        timeout = self._config()["handshake_timeout"]
+        within ``handshake_timeout``, and, on a keep-alive connection, within
+        ``http_idle_timeout`` of the previous response: a slowloris client,
+        or an idle one, is dropped."""
+        config = self._config()
+        idle = self._idle_timeout = config["http_idle_timeout"]
+        self.socket.settimeout(None)           # the head has the timer below
+        timeout = config["handshake_timeout"]
+        if timeout is None or (idle is not None and idle < timeout):
+            timeout = idle
+        result = self._one_request(timeout)
+        if isinstance(result, tuple):
+            # An error answer (400, 414...) that pywsgi writes with sendall.
+            self.socket.settimeout(idle)
+        return result
+
+    def _one_request(self, timeout: float | None) -> Any:
         if timeout is None:
             return super().handle_one_request()
         timer = self._head_timer = gevent.Timeout(timeout)
@@ -169,7 +199,27 @@ class WebSocketHandler(pywsgi.WSGIHandler):
         result = super().read_request(raw_requestline)
         if self._head_timer is not None:
             self._head_timer.close()           # the head is in: the app has no deadline
+        # ... but each read of the body waits at most http_idle_timeout.
+        self.socket.settimeout(self._idle_timeout)
         return result
+
+    def _sendall(self, data: bytes) -> None:
+        """pywsgi's write of the response: given up, and the connection
+        reset, once the client takes nothing for ``http_idle_timeout``
+        seconds (a client that stops reading would hold this greenlet and
+        the kernel's send queue for ever)."""
+        try:
+            send_all(self.socket, data, self._idle_timeout)
+        except OSError as exc:
+            # What pywsgi's _sendall records for its log line.
+            self.status = f"socket error: {exc}"
+            if self.code > 0:
+                self.code = -self.code
+            if isinstance(exc, TimeoutError):
+                logger.info("response to %s given up: no progress in %s s",
+                            self.client_address, self._idle_timeout)
+            raise
+        self.response_length += len(data)
 
     def _is_websocket_upgrade(self) -> bool:
         upgrade = self.headers.get("Upgrade", "")
@@ -187,6 +237,9 @@ class WebSocketHandler(pywsgi.WSGIHandler):
         version = self.request_version.partition("/")[2] or "1.1"
         http_request = HttpRequest(self.command, self.path, version, self.headers)
         initial = self._take_buffered_input()
+        # A WebSocket connection waits for data, and queues what the peer
+        # does not take, with its own limits (keepalive, output_buffer_limit).
+        self.socket.settimeout(None)
         websocket_server = getattr(self.server, "websocket_server", None)
         if websocket_server is not None:
             connection = websocket_server.handle_request(self.socket, peer, http_request, initial)

@@ -115,6 +115,12 @@ DESCRIPTIONS: dict[str, str] = {
     "handshake_timeout": (
         "Seconds a client has to send its handshake request (and finish TLS) after "
         "connecting; None waits forever.  A port extension."),
+    "http_idle_timeout": (
+        "Seconds an HTTP exchange may make no progress before its connection is reset: "
+        "a response (a page of a mounted WSGI app, a rejection, the 101) the client takes "
+        "no byte of, a request body that stops arriving, a keep-alive connection waiting "
+        "for its next request.  Without it a client that stops reading holds a greenlet "
+        "and the kernel's send queue for ever.  None: no limit.  A port extension."),
     "request_timeout": (
         "Seconds the ``request`` handlers have to accept or reject a request; then it "
         "gets 503.  None waits forever, as Node does.  A port extension."),
