@@ -204,3 +204,48 @@ def test_keepalive_timeout_has_its_own_log_line(make_server, caplog):
     assert len(lines) == 1
     assert lines[0].close_code == 1006 and lines[0].remote_address == "127.0.0.1"
     raw.close()
+
+
+def test_messages_bytes_rtt_and_slow_consumers_are_counted(make_server):
+    registry = CollectorRegistry()
+    server = make_server(echo_handler, metrics=registry, keepalive_interval=0.05,
+                         keepalive_grace_period=5)
+    value = registry.get_sample_value
+    client = connect(f"{server.url}/", permessage_deflate=False)
+    client.send("héllo")                                     # 6 bytes of UTF-8
+    assert client.receive(timeout=5).data == "héllo"
+    client.send(b"\x00" * 300)
+    assert client.receive(timeout=5).data == b"\x00" * 300
+    for direction in ("in", "out"):
+        assert value("wsframework_messages_total", {"direction": direction, "type": "text"}) == 1
+        assert value("wsframework_message_bytes_total",
+                     {"direction": direction, "type": "text"}) == 6
+        assert value("wsframework_message_bytes_total",
+                     {"direction": direction, "type": "binary"}) == 300
+    # The server's keepalive pings come back as pongs: round trips observed.
+    pongs = gevent.event.Event()
+    server.connections[0].on("pong", lambda payload: pongs.set())
+    assert pongs.wait(10)
+    assert value("wsframework_ping_rtt_seconds_count") >= 1
+    assert 0 < value("wsframework_ping_rtt_seconds_sum") < 5
+    client.close()
+
+
+def test_slow_consumer_actions_are_counted(make_server):
+    registry = CollectorRegistry()
+    closed = gevent.event.Event()
+
+    def flood(request):
+        connection = request.accept(None, request.origin)
+        connection.on("close", lambda *_: closed.set())
+        while connection.connected:
+            connection.send(b"x" * 65536)
+
+    server = make_server(flood, metrics=registry, output_buffer_limit=1 << 20)
+    from .helpers import RawClient
+    client = RawClient(server.port, rcvbuf=4096)             # never reads
+    client.handshake()
+    assert closed.wait(20)
+    assert registry.get_sample_value("wsframework_slow_consumer_actions_total",
+                                     {"policy": "close"}) == 1
+    client.close()

@@ -25,6 +25,7 @@ import logging
 import os
 import socket as _socket
 import ssl
+import struct
 from collections import deque
 from typing import Any, Callable, Iterator
 
@@ -128,6 +129,21 @@ def _checks_for(loop: Any) -> _ReaderChecks:
     if checks is None:
         checks = _reader_checks[loop] = _ReaderChecks(loop)
     return checks
+
+
+# A keepalive ping's payload when metrics are on: a tag and the loop time it
+# was sent at, echoed by the pong (wsframework_ping_rtt_seconds).
+_RTT_TAG = b"wsf"
+_RTT = struct.Struct("!d")
+
+
+def _count_in(metrics, message: "WebSocketMessage") -> None:
+    """Count a received message (payload bytes: UTF-8 for text)."""
+    if message.type == "utf8":
+        text = message.utf8_data
+        metrics.on_message_in(False, len(text) if text.isascii() else len(text.encode()))
+    else:
+        metrics.on_message_in(True, len(message.binary_data))
 
 
 def _keepalive_due(connection: "WebSocketConnection") -> None:
@@ -368,6 +384,14 @@ class WebSocketConnection(EventEmitter):
             # A server's message without extensions: framed right here.
             payload = data.encode("utf-8") if kind is str else data
             n = len(payload)
+            hook = self._close_hook
+            if hook is not None and hook.metrics is not None:
+                hook.metrics.on_message_out(kind is bytes, n)
+                if n < 126:
+                    head = _SMALL_TEXT_HEADS[n] if kind is str else _SMALL_BINARY_HEADS[n]
+                    return self._write(head + payload, callback, message=True)
+                return self._write(self._encode_message(_BINARY if kind is bytes else _TEXT,
+                                                        payload), callback, message=True)
             if n < 126:
                 head = _SMALL_TEXT_HEADS[n] if kind is str else _SMALL_BINARY_HEADS[n]
                 return self._write(head + payload, callback, message=True)
@@ -399,6 +423,9 @@ class WebSocketConnection(EventEmitter):
                 _call(callback, error)
                 return False
             raise error
+        hook = self._close_hook
+        if hook is not None and hook.metrics is not None:
+            hook.metrics.on_message_out(opcode == _BINARY, len(payload))
         return self._write(self._encode_message(opcode, payload), callback, message=True)
 
     def _encode_message(self, opcode: int, payload: bytes) -> bytes | list:
@@ -602,6 +629,9 @@ class WebSocketConnection(EventEmitter):
         ``slow_consumer_policy``.  True if the message may be queued now."""
         policy = self.config["slow_consumer_policy"]
         limit = self._buffer_limit
+        hook = self._close_hook
+        if hook is not None and hook.metrics is not None:
+            hook.metrics.on_slow_consumer(policy)
         if policy == "wait" and not self._in_hub():
             while self._out and self._out_size + size > limit and not self._socket_closed:
                 if self._room is None:
@@ -924,6 +954,9 @@ class WebSocketConnection(EventEmitter):
         if self._close_received:
             return None  # nothing may follow a close frame; ignore it
         if type(event) is WebSocketMessage:
+            hook = self._close_hook
+            if hook is not None and hook.metrics is not None:
+                _count_in(hook.metrics, event)
             events = self._events
             if events and events.get("message"):
                 self.emit("message", event)
@@ -940,7 +973,12 @@ class WebSocketConnection(EventEmitter):
         if opcode == _PING:
             self._on_ping(frame.binary_payload)
         elif opcode == _PONG:
-            self.emit("pong", frame.binary_payload)
+            payload = frame.binary_payload
+            if len(payload) == 11 and payload[:3] == _RTT_TAG:
+                hook = self._close_hook
+                if hook is not None and hook.metrics is not None:
+                    hook.metrics.on_pong(self._loop.now() - _RTT.unpack_from(payload, 3)[0])
+            self.emit("pong", payload)
         elif opcode == _CLOSE:
             self._on_close_frame(frame)
 
@@ -1255,7 +1293,12 @@ class WebSocketConnection(EventEmitter):
         if idle < interval:
             self._arm_keepalive(interval - idle)
             return
-        gevent.spawn(self.ping)
+        hook = self._close_hook
+        if hook is not None and hook.metrics is not None:
+            # The pong echoes this: its round trip, without per-connection state.
+            gevent.spawn(self.ping, _RTT_TAG + _RTT.pack(now))
+        else:
+            gevent.spawn(self.ping)
         if config["drop_connection_on_keepalive_timeout"]:
             self._ping_sent_at = now
             self._arm_keepalive(config["keepalive_grace_period"])

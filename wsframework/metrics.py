@@ -145,6 +145,16 @@ class ServerMetrics:
         self.connections.dec()
         self.closes.labels(str(code), side).inc()
 
+    def broadcast_to(self, connections: Any, message: str | bytes) -> int:
+        """:func:`wsframework.broadcast`, timed and counted."""
+        from .server import broadcast
+        with self.time_broadcast():
+            sent = broadcast(connections, message)
+        binary = not isinstance(message, str)
+        self.on_message_out(binary, len(message) if binary or message.isascii()
+                            else len(message.encode("utf-8")), sent)
+        return sent
+
     def time_broadcast(self) -> "_Timer":
         """A context manager observing one broadcast's duration."""
         return _Timer(self.broadcast)
@@ -156,11 +166,12 @@ class ServerMetrics:
         count.inc()
         nbytes.inc(size)
 
-    def on_message_out(self, binary: bool, size: int) -> None:
-        """A data message of ``size`` payload bytes was sent."""
+    def on_message_out(self, binary: bool, size: int, copies: int = 1) -> None:
+        """A data message of ``size`` payload bytes was sent (to ``copies``
+        connections: a broadcast)."""
         count, nbytes = self._out["binary" if binary else "text"]
-        count.inc()
-        nbytes.inc(size)
+        count.inc(copies)
+        nbytes.inc(size * copies)
 
     def on_pong(self, rtt: float) -> None:
         """A keepalive pong came ``rtt`` seconds after its ping."""

@@ -100,10 +100,13 @@ class _Place:
     ``max_connections_per_ip``): taken when a handshake has been parsed,
     given back when the request is rejected or its connection closes."""
 
-    __slots__ = ("server", "peer", "connection", "held", "expires")
+    __slots__ = ("server", "peer", "connection", "held", "expires", "metrics")
 
     def __init__(self, server: "WebSocketServer", peer: str) -> None:
         self.server = server
+        #: The server's ServerMetrics (or None), read by the connection's
+        #: hot paths through its close hook: one check when disabled.
+        self.metrics = server._metrics
         self.peer = peer
         self.connection: WebSocketConnection | None = None
         self.held = True
@@ -436,9 +439,8 @@ class WebSocketServer(EventEmitter):
     def _broadcast(self, message: str | bytes) -> None:
         if self._metrics is None:
             broadcast(self._connections, message)
-            return
-        with self._metrics.time_broadcast():
-            broadcast(self._connections, message)
+        else:
+            self._metrics.broadcast_to(self._connections, message)
 
     # ------------------------------------------------------------ upgrades
     def _spawn_handler(self, _wrapper: Any, handle: Any, _close: Any, args: tuple) -> None:

@@ -45,6 +45,9 @@ class ChatMetrics:
         self._greenlet = None
 
     def start(self) -> None:
+        server_metrics = self.chat.websockets._metrics
+        if server_metrics is not None:
+            self.chat.service.broadcast = server_metrics.broadcast_to
         if self.chat.backplane is not None:
             self.chat.backplane.on_lag = self.lag.observe
         self.sample()

@@ -82,6 +82,9 @@ class ChatService:
         # when its last member leaves, so the first empty one is the oldest.
         self.rooms: dict[str, Room] = {}
         self.publish: Callable[[str, dict], None] | None = None
+        #: How events reach a room's members: :func:`wsframework.broadcast`,
+        #: or its timed and counted form when the server has metrics.
+        self.broadcast: Callable[[list, str], int] = broadcast
         self._next_id = 0
 
     # ------------------------------------------------------------ serving
@@ -227,7 +230,7 @@ class ChatService:
             room.history.append(event)
         members = [c for c in room.members.values() if c is not exclude]
         if members:
-            broadcast(members, json.dumps(event))
+            self.broadcast(members, json.dumps(event))
 
     def _nick(self, connection: WebSocketConnection, nick: Any) -> str | None:
         """``nick`` stripped if it is a valid nickname, else None (with an error sent)."""
