@@ -127,9 +127,9 @@ class Servers:
                               "--log-level", "info", *args, app], env)
         return process.listening() if listening else process
 
-    def pywsgi(self, app: str, env: dict[str, str] | None = None) -> ServerProcess:
+    def pywsgi(self, app: str, *args: str, env: dict[str, str] | None = None) -> ServerProcess:
         """``app`` on a pywsgi server with WebSocketHandler (serve_pywsgi.py)."""
-        return self.start([sys.executable, "-u", "-m", "tests.webapps.serve_pywsgi", app],
+        return self.start([sys.executable, "-u", "-m", "tests.webapps.serve_pywsgi", app, *args],
                           env).listening()
 
     def close(self) -> None:
