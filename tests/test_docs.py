@@ -41,7 +41,10 @@ covers the package.
 
 * ``sh`` blocks: each command must be a known one and is checked:
   ``python -m wsframework ...`` parses with the command line's own parser,
-  ``pip install 'wsframework[x]'`` names extras setup.py has.
+  ``pip install 'wsframework[x]'`` names extras setup.py has, ``gunicorn
+  ...`` (after any ``WSFRAMEWORK_SERVER_*=...`` variables) parses with
+  gunicorn's parser, its worker class imports and its server config
+  variables are valid.
 * ``toml`` blocks parse and pass the chat server's settings validation.
 
 Anything else fails, so a new kind of block needs a rule here.
@@ -66,6 +69,7 @@ import shlex
 import subprocess
 import sys
 import textwrap
+import types
 import zlib
 from dataclasses import dataclass, field
 
@@ -165,7 +169,12 @@ class PageRun:
     def __init__(self, monkeypatch, workdir) -> None:
         self.monkeypatch = monkeypatch
         self.workdir = workdir
-        self.namespace: dict = {"__name__": "__docs__", "print": self._print}
+        # The page's namespace is a module, so a sample may name itself
+        # (``ROOT_URLCONF=__name__`` in a one-file Django project).
+        module = types.ModuleType("__docs__")
+        module.print = self._print
+        monkeypatch.setitem(sys.modules, "__docs__", module)
+        self.namespace: dict = module.__dict__
         self.out = io.StringIO()
         self.started: list[BaseServer] = []
         self.greenlets: list[gevent.Greenlet] = []
@@ -323,6 +332,8 @@ def check_shell(block: Block) -> None:
                 assert match, f"{block}: pip install of something else: {requirement}"
                 for extra in (match.group(1) or "").split(","):
                     assert not extra or extra in extras, f"{block}: no extra {extra!r}"
+        elif words[0] == "gunicorn" or "=" in words[0]:
+            check_gunicorn(block, line, words)
         elif words[0] in ("bash", "python", "python3") and words[1].endswith((".sh", ".py")):
             # A script of the repository: nothing outside it.
             script = os.path.normpath(words[1])
@@ -338,6 +349,36 @@ def check_shell(block: Block) -> None:
         else:
             raise AssertionError(f"{block}: unknown command {line!r}; teach "
                                  "tests/test_docs.py how to check it")
+
+
+def check_gunicorn(block: Block, line: str, words: list[str]) -> None:
+    """``[WSFRAMEWORK_SERVER_X=v ...] gunicorn ARGS``: the variables (and
+    ``-e`` ones) pass :func:`wsframework.gunicorn.config_from_environ`, the
+    arguments parse with gunicorn's own parser, and the worker class (``-k``)
+    is importable."""
+    from gunicorn.config import Config
+    from gunicorn.util import load_class
+
+    from wsframework.gunicorn import config_from_environ
+
+    environ = {}
+    while words and "=" in words[0]:
+        name, _, value = words.pop(0).partition("=")
+        environ[name] = value
+    assert words and words[0] == "gunicorn", f"{block}: unknown command {line!r}"
+    try:
+        args = Config().parser().parse_args(words[1:])
+    except SystemExit:
+        raise AssertionError(f"{block}: gunicorn refuses {line!r}") from None
+    for item in getattr(args, "raw_env", None) or ():
+        name, _, value = item.partition("=")
+        environ[name] = value
+    try:
+        config_from_environ(environ)
+    except ValueError as exc:
+        raise AssertionError(f"{block}: {exc}") from None
+    if getattr(args, "worker_class", None):
+        load_class(args.worker_class)
 
 
 def _setup_extras() -> set[str]:
@@ -362,6 +403,7 @@ def test_page_samples(page, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     run = PageRun(monkeypatch, str(tmp_path))
     python_runs = 0
+    environ = dict(os.environ)            # a sample may set variables (DJANGO_SETTINGS_MODULE)
     try:
         for block in blocks:
             unknown = set(block.marks) - _KNOWN_MARKS
@@ -390,6 +432,8 @@ def test_page_samples(page, monkeypatch, tmp_path):
                                      "rule: mark it (see tests/test_docs.py)")
     finally:
         run.close()
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 def test_every_page_has_its_samples_run():
@@ -465,7 +509,7 @@ PUBLIC_MODULES = [
     "wsframework.flask", "wsframework.frame", "wsframework.message", "wsframework.exceptions",
     "wsframework.close_codes", "wsframework.config", "wsframework.deprecation",
     "wsframework.events", "wsframework.url", "wsframework.metrics", "wsframework.logformat",
-    "wsframework.reconnect",
+    "wsframework.reconnect", "wsframework.gunicorn", "wsframework.django",
 ]
 # Types the public classes hand out, documented though their modules are
 # protocol internals.

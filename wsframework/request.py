@@ -79,14 +79,20 @@ class WebSocketRequest(EventEmitter):
         "websocket_version", "origin", "requested_protocols", "_protocol_map",
         "_extensions", "_cookies", "remote_address", "remote_addresses", "connection",
         "connection_class", "_initial_data", "_resolved", "_resolved_event", "reject_status",
+        "environ",
         "__weakref__",
     )
 
     def __init__(self, socket: Any, http_request: HttpRequest, server_config: dict,
                  *, peer_address: str | None = None, initial_data: bytes = b"",
-                 connection_class: type[WebSocketConnection] = WebSocketConnection) -> None:
+                 connection_class: type[WebSocketConnection] = WebSocketConnection,
+                 environ: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.connection_class = connection_class
+        # The WSGI environ when the request came through a WSGI server
+        # (wsframework.wsgi), so a handler can run the web framework's
+        # session and auth on it; None otherwise.
+        self.environ = environ
         self.socket = socket
         self.http_request = http_request
         self.server_config = server_config

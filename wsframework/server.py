@@ -502,11 +502,15 @@ class WebSocketServer(EventEmitter):
         return self._answer(sock, peer, http_request, initial).connection
 
     def handle_request(self, sock: Any, peer: str, http_request: Any,
-                       initial_data: bytes = b"") -> WebSocketConnection | None:
+                       initial_data: bytes = b"", environ: dict[str, Any] | None = None,
+                       ) -> WebSocketConnection | None:
         """Answer a parsed upgrade request on ``sock`` (the WSGI handler
-        uses this), then run the connection, if accepted, until it closes.
-        Returns the connection, or None if the request was rejected."""
-        connection = self._answer(sock, peer, http_request, initial_data).connection
+        uses this, with the request's WSGI ``environ``, kept as
+        :attr:`WebSocketRequest.environ`), then run the connection, if
+        accepted, until it closes.  Returns the connection, or None if the
+        request was rejected."""
+        connection = self._answer(sock, peer, http_request, initial_data,
+                                  environ=environ).connection
         if connection is not None:
             connection.run()
             connection.wait_closed()
@@ -520,7 +524,7 @@ class WebSocketServer(EventEmitter):
 
     def _answer(self, sock: Any, peer: str, http_request: Any, initial_data: bytes = b"",
                 connection_class: type[WebSocketConnection] = WebSocketConnection,
-                ) -> WebSocketRequest:
+                environ: dict[str, Any] | None = None) -> WebSocketRequest:
         """The one path from a parsed upgrade request to its answer, for
         every way requests arrive (``listen()``, a mounted server, the WSGI
         handler's gevent-websocket style): the handshake checks,
@@ -529,7 +533,7 @@ class WebSocketServer(EventEmitter):
         Returns the request; its ``connection`` is None if rejected."""
         request = WebSocketRequest(sock, http_request, self.config, peer_address=peer,
                                    initial_data=initial_data,
-                                   connection_class=connection_class)
+                                   connection_class=connection_class, environ=environ)
         try:
             request.read_handshake()
         except HandshakeError as exc:

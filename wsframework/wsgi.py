@@ -7,6 +7,10 @@ Two ways to use it:
   (or ``WebSocketServer(http_server=wsgi_server)``): upgrade requests go to
   the WebSocket server, its ``request`` event and routers, exactly as on a
   ``listen()`` server; every other request goes to the WSGI app.
+* **A server carried by the app** — a WSGI app with a ``websocket_server``
+  attribute (a :class:`WebSocketServer`) has its upgrades answered by that
+  server, as if mounted: how ``Sock``, :mod:`wsframework.django` and
+  routers reach a server they did not create (the gunicorn worker's).
 * **gevent-websocket style** — ``WSGIServer(address, app,
   handler_class=WebSocketHandler)``: an upgrade request is accepted (with
   the first subprotocol the client asked for) and the app is called with
@@ -130,12 +134,24 @@ class WebSocketHandler(pywsgi.WSGIHandler):
     _head_timer: Any = None
     _idle_timeout: float | None = None
 
+    def _routing_server(self) -> WebSocketServer | None:
+        """The server upgrades are routed to: the one mounted on the WSGI
+        server, else the app's ``websocket_server`` attribute, else None
+        (gevent-websocket style)."""
+        websocket_server = getattr(self.server, "websocket_server", None)
+        if websocket_server is None:
+            websocket_server = getattr(self.server.application, "websocket_server", None)
+            if not isinstance(websocket_server, WebSocketServer):
+                return None
+        return websocket_server
+
     def _websocket_server(self) -> WebSocketServer:
         """The server that answers this WSGI server's upgrades: the one
-        mounted on it, else (gevent-websocket style) one made at the first
-        request from :attr:`websocket_config`, auto-accepting, and kept on
-        the WSGI server so its limits count every connection of it."""
-        websocket_server = getattr(self.server, "websocket_server", None)
+        mounted on it or carried by the app, else (gevent-websocket style)
+        one made at the first request from :attr:`websocket_config`,
+        auto-accepting, and kept on the WSGI server so its limits count
+        every connection of it."""
+        websocket_server = self._routing_server()
         if websocket_server is None:
             websocket_server = getattr(self.server, "_gevent_websocket_server", None)
             if websocket_server is None:
@@ -240,9 +256,10 @@ class WebSocketHandler(pywsgi.WSGIHandler):
         # A WebSocket connection waits for data, and queues what the peer
         # does not take, with its own limits (keepalive, output_buffer_limit).
         self.socket.settimeout(None)
-        websocket_server = getattr(self.server, "websocket_server", None)
+        websocket_server = self._routing_server()
         if websocket_server is not None:
-            connection = websocket_server.handle_request(self.socket, peer, http_request, initial)
+            connection = websocket_server.handle_request(self.socket, peer, http_request, initial,
+                                                         environ=self.environ)
             self._finish(connection)
             return
         self._run_gevent_websocket_style(peer, http_request, initial)
@@ -252,7 +269,7 @@ class WebSocketHandler(pywsgi.WSGIHandler):
         # The server's own answer path: handshake checks, allowed_origins
         # and the connection limits hold here as on any server.
         request = self._websocket_server()._answer(self.socket, peer, http_request, initial,
-                                                   self.websocket_class)
+                                                   self.websocket_class, environ=self.environ)
         connection = request.connection
         if connection is None:
             self._finish(None)
