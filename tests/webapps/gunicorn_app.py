@@ -46,6 +46,11 @@ def gevent_style(environ, start_response):
 
 def _on_echo(request):
     connection = request.accept(request.origin)
+    burst = request.resource_url.query.get("burst")
+    if burst:
+        # Queued at once, before anything else can run (a worker recycling
+        # right after this request included): all of it must arrive.
+        _answer(connection.send, f"burst:{burst}")
     for message in connection:
         _answer(connection.send, message.data)
 
