@@ -43,6 +43,7 @@ def accepted(make_server):
     return start
 
 
+@pytest.mark.expect_errors(r"send callback .* raised(.|\n)*RuntimeError: callback bug")
 def test_a_raising_send_callback_does_not_stop_the_writer(accepted, caplog):
     server, result = accepted(permessage_deflate=False)
     client = connect(server.url, max_received_message_size=1 << 23)
