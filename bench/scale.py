@@ -28,8 +28,19 @@ latency is measured per connection from the moment the server starts
 ``broadcast()`` (CLOCK_MONOTONIC is shared by the processes of a Linux
 machine) to the message handler of the client.
 
-The exit status is 0 when every connection was opened, held to the end
-and got the broadcast, else 1.
+The verdict (``result OK``, exit status 0; else ``FAILED`` and 1) needs
+every one of these checks: every connection opened and held to the end
+(none closed early), the broadcast delivered to each, every client ping
+answered, every server keepalive ping the clients saw answered back at the
+server (and some seen, when the hold spans two keepalive intervals), every
+connection closed cleanly, no ERROR logged by either process, and nothing
+left on the server afterwards: no connection, pending request or
+connection object, no more live greenlets than when idle.  Times and
+memory are reported, never judged.
+
+The report is also saved under ``--results`` (default ``bench/results``):
+``scale-STAMP-COUNT.txt`` (what was printed) and ``scale-STAMP-COUNT.json``
+(the figures, each check and the verdict).
 """
 
 from gevent import monkey
@@ -39,6 +50,7 @@ monkey.patch_all()
 import argparse  # noqa: E402
 import ctypes  # noqa: E402
 import gc  # noqa: E402
+import io  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
@@ -50,6 +62,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
+from typing import Any, Callable  # noqa: E402
 
 import gevent  # noqa: E402
 from gevent.event import Event  # noqa: E402
@@ -68,6 +81,10 @@ from wsframework.streams import BufferedReader  # noqa: E402
 
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 BROADCAST_TAG = "B "
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+#: How long the end-of-run counters may take to settle (answers in flight,
+#: connections the server is still closing) before they are judged.
+SETTLE_SECONDS = 30.0
 
 
 def raise_fd_limit() -> int:
@@ -77,6 +94,24 @@ def raise_fd_limit() -> int:
         target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class ErrorCount(logging.Handler):
+    """Counts the ERROR (and worse) records logged in this process."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+def count_errors() -> ErrorCount:
+    """Count this process's ERROR records (``logging.basicConfig`` prints them)."""
+    counter = ErrorCount()
+    logging.getLogger().addHandler(counter)
+    return counter
 
 
 def rss_kib(pid: int | str = "self") -> int:
@@ -93,6 +128,7 @@ def serve(args: argparse.Namespace) -> int:
     raise_fd_limit()
     logging.basicConfig(level=logging.WARNING,
                         format="server %(levelname)s %(name)s: %(message)s")
+    errors = count_errors()
     server = WebSocketServer.listen(
         (args.host, 0), keepalive=True, keepalive_interval=args.keepalive,
         keepalive_grace_period=max(10.0, 2 * args.keepalive),
@@ -108,7 +144,7 @@ def serve(args: argparse.Namespace) -> int:
             greenlets, connection_objects = _live_objects()
             reply = {"connections": len(server.connections),
                      "pending_requests": len(server.pending_requests),
-                     "pongs": pongs[0], "greenlets": greenlets,
+                     "pongs": pongs[0], "greenlets": greenlets, "errors": errors.count,
                      "connection_objects": connection_objects}
         elif command["cmd"] == "broadcast":
             recipients = len(server.connections)
@@ -321,9 +357,37 @@ def mib(kib: int) -> str:
     return f"{kib / 1024:.1f} MiB"
 
 
+def settle(condition: Callable[[], bool], seconds: float = SETTLE_SECONDS,
+           step: float = 0.1) -> bool:
+    """Wait up to ``seconds`` for ``condition()`` to hold; whether it does."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        gevent.sleep(step)
+    return True
+
+
+class Tee(io.TextIOBase):
+    """Writes to ``stream`` and keeps a copy (the saved report)."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self.stream = stream
+        self.copy = io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING,
                         format="client %(levelname)s %(name)s: %(message)s")
+    args.errors = count_errors()
     limit = raise_fd_limit()
     if limit < args.count + 100:
         print(f"RLIMIT_NOFILE hard limit is {limit}: {args.count} connections need "
@@ -345,7 +409,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"the server did not start: {line!r}", file=sys.stderr)
             return 2
         port = int(line.split()[1])
-        return measure(args, process.pid, port, sources)
+        tee = Tee(sys.stdout)
+        sys.stdout = tee
+        try:
+            status, summary = measure(args, process.pid, port, sources)
+        finally:
+            sys.stdout = tee.stream
+        if args.results:
+            save(args, tee.copy.getvalue(), summary)
+        return status
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -356,7 +428,20 @@ def run(args: argparse.Namespace) -> int:
                 process.wait()
 
 
-def measure(args: argparse.Namespace, pid: int, port: int, sources: list[str]) -> int:
+def save(args: argparse.Namespace, report: str, summary: dict) -> None:
+    """The report and the summary into ``args.results``."""
+    os.makedirs(args.results, exist_ok=True)
+    stem = os.path.join(args.results, f"scale-{time.strftime('%Y%m%d-%H%M%S')}-{args.count}")
+    with open(stem + ".txt", "w", encoding="utf-8") as out:
+        out.write(report)
+    with open(stem + ".json", "w", encoding="utf-8") as out:
+        json.dump(summary, out, indent=1, sort_keys=True)
+        out.write("\n")
+    print(f"saved         {stem}.txt and .json")
+
+
+def measure(args: argparse.Namespace, pid: int, port: int,
+            sources: list[str]) -> tuple[int, dict]:
     clients = Clients(args, port, sources)
     control = Control(clients.url)
     base = control.ask("stats")
@@ -384,12 +469,18 @@ def measure(args: argparse.Namespace, pid: int, port: int, sources: list[str]) -
               f"server pings seen {clients.server_pings}, server pongs {stats['pongs']}, "
               f"client pings {clients.pings_sent}/{clients.pongs} answered", flush=True)
     pinger.kill()
-    with gevent.Timeout(10, False):    # answers to the last pings in flight
-        while clients.pongs < clients.pings_sent:
-            gevent.sleep(0.1)
-    rss_held = rss_kib(pid)
+    # The answers to the last pings in flight, both ways: each client ping
+    # answered, and each server ping a client saw answered back at the server.
+    settle(lambda: clients.pongs >= clients.pings_sent)
+    server_pings_seen = clients.server_pings
     stats_held = control.ask("stats")
-    server_pings_seen = clients.server_pings     # read after the server's pong count
+
+    def pongs_back() -> bool:
+        stats_held.update(control.ask("stats"))
+        return stats_held["pongs"] >= server_pings_seen
+
+    settle(pongs_back, step=0.5)
+    rss_held = rss_kib(pid)
 
     clients.expected = clients.open_count()
     triggered = time.monotonic()
@@ -415,7 +506,15 @@ def measure(args: argparse.Namespace, pid: int, port: int, sources: list[str]) -
     unclean = Counter(f"{connection.close_reason_code} {connection.close_description}"
                       for connection in clients.connections if not connection.was_clean)
     close_waits = sorted(at - close_started for at in clients.close_times)
-    gevent.sleep(1.0)
+    # The server forgets each connection when its side has closed; its
+    # greenlet ends right after.
+    stats_closed = control.ask("stats")
+
+    def all_gone() -> bool:
+        stats_closed.update(control.ask("stats"))
+        return stats_closed["connections"] == 1 and stats_closed["greenlets"] <= base["greenlets"]
+
+    settle(all_gone, step=0.5)
     rss_closed = rss_kib(pid)
     control.ask("trim")                # gc.collect() and malloc_trim(0)
     rss_trimmed = rss_kib(pid)
@@ -424,9 +523,23 @@ def measure(args: argparse.Namespace, pid: int, port: int, sources: list[str]) -
     failed = sum(clients.failures.values())
     per_connection = (rss_connected - rss_base) / held if held else math.nan
     per_connection_end = (rss_broadcast - rss_base) / held if held else math.nan
-    ok = (failed == 0 and held == args.count and open_at_end == args.count
-          and stats_end["connections"] - 1 == args.count and delivered_all
-          and len(latencies) == args.count and not clients.closed_early)
+    checks = {
+        "all opened": failed == 0 and held == args.count,
+        "all held to the end": (open_at_end == args.count and not clients.closed_early
+                                and stats_end["connections"] - 1 == args.count),
+        "broadcast reached all": delivered_all and len(latencies) == args.count,
+        "client pings all answered": clients.pongs == clients.pings_sent,
+        "server pings all answered": (
+            stats_held["pongs"] >= server_pings_seen
+            and (server_pings_seen > 0 or args.hold < 2 * args.keepalive)),
+        "all closed cleanly": clean == held == args.count and not unclean,
+        "no errors logged": stats_closed["errors"] == 0 and args.errors.count == 0,
+        "nothing left on the server": (
+            stats_closed["connections"] - 1 == 0 and stats_closed["pending_requests"] == 0
+            and stats_closed["connection_objects"] - 1 == 0
+            and stats_closed["greenlets"] <= base["greenlets"]),
+    }
+    ok = all(checks.values())
     print()
     print(f"== wsframework scale: {args.count} connections, hold {args.hold:g} s, "
           f"deflate {'off' if args.no_deflate else 'on'} ==")
@@ -441,7 +554,7 @@ def measure(args: argparse.Namespace, pid: int, port: int, sources: list[str]) -
           f"connection)")
     print(f"pings         server keepalive (every {args.keepalive:g} s): "
           f"{server_pings_seen} seen by clients, {stats_held['pongs']} pongs back at the "
-          f"server (the difference is in flight); client pings (every "
+          f"server; client pings (every "
           f"{args.ping_interval:g} s): {clients.pings_sent} sent, {clients.pongs} answered")
     print(f"broadcast     {len(latencies)}/{reply['recipients'] - 1} delivered; trigger -> last "
           f"delivery {last - triggered:.3f} s; server.broadcast() call {reply['seconds']:.3f} s; "
@@ -462,8 +575,36 @@ def measure(args: argparse.Namespace, pid: int, port: int, sources: list[str]) -
           f"(idle: {base['greenlets']}); server RSS {mib(rss_closed)}, {mib(rss_trimmed)} after "
           f"gc.collect() and malloc_trim(0)")
     print(f"client        RSS {mib(rss_kib())} (this process)")
+    print(f"errors        logged: server {stats_closed['errors']}, clients {args.errors.count}")
+    for check, passed in checks.items():
+        print(f"check         {'ok    ' if passed else 'FAILED'} {check}")
     print(f"result        {'OK' if ok else 'FAILED'}")
-    return 0 if ok else 1
+    summary = {
+        "args": {key: value for key, value in vars(args).items()
+                 if key not in ("serve", "errors", "results")},
+        "errors_logged": {"server": stats_closed["errors"], "clients": args.errors.count},
+        "sources": len(sources), "held": held, "failed": failed,
+        "failures": dict(clients.failures), "open_at_end": open_at_end,
+        "server_connections_at_end": stats_end["connections"] - 1,
+        "closed_early": dict(clients.closed_early),
+        "delivered": len(latencies), "delivered_all": delivered_all,
+        "client_pings_sent": clients.pings_sent, "client_pongs": clients.pongs,
+        "server_pings_seen": server_pings_seen, "server_pongs": stats_held["pongs"],
+        "clean_closes": clean, "unclean": dict(unclean),
+        "after_close": {"connections": stats_closed["connections"] - 1,
+                        "pending_requests": stats_closed["pending_requests"],
+                        "connection_objects": stats_closed["connection_objects"] - 1,
+                        "greenlets": stats_closed["greenlets"],
+                        "greenlets_idle": base["greenlets"]},
+        "seconds": {"open": ramp, "broadcast_last": last - triggered,
+                    "broadcast_call": reply["seconds"],
+                    "latency_p50": percentile(latencies, 0.5),
+                    "latency_p99": percentile(latencies, 0.99), "close": close_seconds},
+        "rss_kib": {"idle": rss_base, "connected": rss_connected, "held": rss_held,
+                    "broadcast": rss_broadcast, "closed": rss_closed, "trimmed": rss_trimmed},
+        "checks": checks, "ok": ok,
+    }
+    return (0 if ok else 1), summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -485,6 +626,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=64, help="broadcast message bytes (64)")
     parser.add_argument("--no-deflate", action="store_true",
                         help="turn permessage-deflate off (on by default, as in the library)")
+    parser.add_argument("--results", default=RESULTS,
+                        help="directory for the saved report and JSON summary "
+                             "(bench/results; '' to save nothing)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     return serve(args) if args.serve else run(args)

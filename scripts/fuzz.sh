@@ -23,8 +23,15 @@ JOBS="${FUZZ_JOBS:-2}"
 LOGS="${FUZZ_LOG_DIR:-/tmp/wsframework-fuzz}"
 mkdir -p "$LOGS"
 
-mapfile -t tests < <("$VENV/bin/pytest" --collect-only -q -p no:cacheprovider \
-  tests/test_fuzz_*.py "$@" | grep '::')
+# Collected first, on its own: a fuzz file that fails to import or collect
+# fails the run (a pipe into grep would lose pytest's exit status).
+if ! collected=$("$VENV/bin/pytest" --collect-only -q -p no:cacheprovider \
+    tests/test_fuzz_*.py "$@"); then
+  printf '%s\n' "$collected" >&2
+  echo "fuzz: collecting the fuzz tests failed" >&2
+  exit 1
+fi
+mapfile -t tests < <(printf '%s\n' "$collected" | grep '::')
 count=${#tests[@]}
 [ "$count" -gt 0 ] || { echo "no fuzz tests collected" >&2; exit 1; }
 export WSFRAMEWORK_FUZZ_EXAMPLES="${WSFRAMEWORK_FUZZ_EXAMPLES:-$(( (TOTAL + count - 1) / count ))}"

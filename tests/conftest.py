@@ -1,9 +1,20 @@
 """Shared fixtures: real servers on 127.0.0.1 (port 0), torn down after
-each test.  The suite runs under ``pytest-gevent`` (gevent monkey-patched)."""
+each test.  The suite runs under ``pytest-gevent`` (gevent monkey-patched).
+
+Every test also fails on an error that would otherwise reach only the log:
+an ERROR (or worse) log record, or a greenlet that died of an exception
+(gevent's hub reports it through ``handle_error``).  A test that provokes
+such an error on purpose says so with ``@pytest.mark.expect_errors(...)``,
+giving one regular expression per expected kind; each must match at least
+one of the errors, and every error must match one of them.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import traceback
 
 import gevent
 import pytest
@@ -63,8 +74,76 @@ def echo_server(make_server):
                        max_received_message_size=1 << 25)
 
 
+class ErrorRecorder(logging.Handler):
+    """Collects ERROR log records (any logger) and the exceptions the gevent
+    hub is told about (a greenlet that died of one, a failing callback)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = f"log {record.levelname} {record.name}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+        self.errors.append(text)
+
+    def hub_error(self, context, type_, value, tb) -> None:
+        self.errors.append(f"greenlet crash in {context!r}:\n"
+                           + "".join(traceback.format_exception(type_, value, tb)))
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers", "expect_errors(*patterns): the test provokes ERROR log records or "
+        "greenlet crashes on purpose; each pattern (a regular expression searched in "
+        "the error's text) must match one, and every error must match a pattern")
+    config.addinivalue_line(
+        "markers", "ceiling(seconds): the test's time limit instead of 60 s")
+
+
 @pytest.fixture(autouse=True)
-def _no_stray_timeout():
-    # Every test gets a hard ceiling so a hang fails instead of blocking CI.
-    with gevent.Timeout(60):
+def _no_unexpected_errors(request):
+    # Set up before every other fixture, so torn down after them: errors
+    # logged while servers stop count too.
+    recorder = ErrorRecorder()
+    root = logging.getLogger()
+    root.addHandler(recorder)
+    hub = gevent.get_hub()
+    hub_handle_error = hub.handle_error
+
+    def handle_error(context, type_, value, tb):
+        if type_ is not None and not issubclass(type_, hub.NOT_ERROR):
+            recorder.hub_error(context, type_, value, tb)
+        return hub_handle_error(context, type_, value, tb)
+
+    hub.handle_error = handle_error
+    try:
+        yield recorder
+    finally:
+        root.removeHandler(recorder)
+        if hub.__dict__.get("handle_error") is handle_error:
+            del hub.handle_error
+    marker = request.node.get_closest_marker("expect_errors")
+    patterns = [re.compile(pattern) for pattern in (marker.args if marker else ())]
+    unexpected = [error for error in recorder.errors
+                  if not any(pattern.search(error) for pattern in patterns)]
+    unmatched = [pattern.pattern for pattern in patterns
+                 if not any(pattern.search(error) for error in recorder.errors)]
+    problems = []
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected error(s) (ERROR log records or "
+                        f"greenlet crashes):\n\n" + "\n\n".join(unexpected))
+    if unmatched:
+        problems.append(f"expected errors that did not happen: {unmatched}")
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_timeout(request):
+    # Every test gets a hard ceiling so a hang fails instead of blocking CI;
+    # @pytest.mark.ceiling(seconds) sets another for a test long by design.
+    marker = request.node.get_closest_marker("ceiling")
+    with gevent.Timeout(marker.args[0] if marker else 60):
         yield

@@ -9,6 +9,7 @@ import os
 import socket
 from typing import Callable
 
+from gevent.event import Event
 from gevent.server import StreamServer
 
 from wsframework.frame import encode_frame
@@ -140,3 +141,15 @@ def response_101(key: str, extra: str = "", *, accept: str | None = None,
     if extra:
         lines.append(extra)
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+class WaitedOn(Event):
+    """An Event that reports (``waited``) when someone first waits on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited = Event()
+
+    def wait(self, timeout=None):
+        self.waited.set()
+        return super().wait(timeout)

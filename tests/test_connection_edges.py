@@ -9,12 +9,26 @@ import logging
 
 import gevent
 import pytest
-from gevent.event import AsyncResult
+from gevent.event import AsyncResult, Event
 
 from wsframework import connect
 from wsframework.frame import encode_frame
 
-from .helpers import RawClient
+from .helpers import RawClient, WaitedOn
+
+
+def reader_blocked(connection) -> Event:
+    """Set once ``connection``'s reader stops for a full receive queue (it
+    waits for the consumer to take a message)."""
+    connection._space = WaitedOn()
+    return connection._space.waited
+
+
+def start_background_reader(connection) -> None:
+    """A receive() that gives up at once starts the background reader: from
+    then on, messages nobody takes are queued."""
+    with pytest.raises(TimeoutError):
+        connection.receive(timeout=0)
 
 
 @pytest.fixture
@@ -29,6 +43,7 @@ def accepted(make_server):
     return start
 
 
+@pytest.mark.expect_errors(r"send callback .* raised(.|\n)*RuntimeError: callback bug")
 def test_a_raising_send_callback_does_not_stop_the_writer(accepted, caplog):
     server, result = accepted(permessage_deflate=False)
     client = connect(server.url, max_received_message_size=1 << 23)
@@ -69,20 +84,25 @@ def test_queue_consumer_answers_before_the_close_reply(make_server):
 
 
 def test_close_while_the_receive_queue_is_full(accepted):
-    server, result = accepted(receive_queue_size=2, close_timeout=5)
+    server, result = accepted(receive_queue_size=2, close_timeout=30)
     client = connect(server.url)
     server_side = result.get(timeout=5)
-    gevent.spawn(server_side.receive, 0.01).join()   # the background reader queues from now on
+    blocked = reader_blocked(server_side)
+    start_background_reader(server_side)
     for n in range(6):
         client.send(f"m{n}")
-    client.ping(b"sync")                      # once answered, the queue has filled up
-    pong = AsyncResult()
-    client.on("pong", pong.set)
-    with pytest.raises(gevent.Timeout):
-        pong.get(timeout=0.3)                 # the full queue stops reading
+    pongs = []
+    client.on("pong", pongs.append)
+    client.ping(b"sync")                      # behind the messages the queue has no room for
+    assert blocked.wait(10)                   # the full queue stops the reader
+    server_side.send("marker")
+    assert client.receive(timeout=10).data == "marker"
+    assert pongs == []                        # the ping was not read before the marker went
     server_side.close()
-    assert server_side.wait_closed(3)         # the reply is read at once, not after 5 s
-    assert server_side.was_clean
+    # The reader wakes up for the close: the client's reply is read at
+    # once, the handshake completes (after close_timeout it would be a drop).
+    assert server_side.wait_closed(45)
+    assert server_side.was_clean and server_side.close_reason_code == 1000
 
 
 def test_nothing_is_sent_after_the_close_handshake(canned_frames):
@@ -98,16 +118,20 @@ def test_the_receive_queue_is_bounded_in_bytes(accepted):
     server, result = accepted(receive_queue_bytes=1 << 20, max_received_message_size=1 << 21)
     client = connect(server.url)
     server_side = result.get(timeout=5)
-    gevent.spawn(server_side.receive, 0.01).join()
+    blocked = reader_blocked(server_side)
+    start_background_reader(server_side)
     for _ in range(8):
         client.send(b"\x00" * (1 << 20))      # tiny on the wire when compressed
     pong = AsyncResult()
     client.on("pong", pong.set)
     client.ping(b"x")
-    with pytest.raises(gevent.Timeout):
-        pong.get(timeout=0.3)                 # the reader stopped: the queue is full
+    assert blocked.wait(10)                   # the reader stopped: the queue is full
     assert server_side._queue_bytes <= 2 << 20
+    server_side.send("marker")
+    assert client.receive(timeout=10).data == "marker"
+    assert not pong.ready()                   # the ping was not read before the marker went
     assert len([server_side.receive(timeout=5) for _ in range(8)]) == 8
+    assert pong.get(timeout=10) == b"x"       # reading resumed once the queue emptied
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from wsframework.parser import FrameParser
 from wsframework.streams import BufferedReader
 
 from .fuzzing import (BINARY, CLOSE, CONT, LIMIT, PING, PONG, TEXT, chunked, describe,
-                      expected_frame, fuzz, mutated, parser_masking, reader_over,
+                      expected_frame, fuzz, limit_near, mutated, parser_masking, reader_over,
                       repeated_bytes, run)
 
 
@@ -256,16 +256,30 @@ def test_an_interrupted_read_resumes_where_it_stopped(case, assemble, data):
 
 
 # ------------------------------------------------------------- limits
+def message_sizes(frames: list[Frame]) -> list[int]:
+    """The size of each data message after each of its frames (a running
+    total): where a message size limit must fail or not."""
+    sizes, total = [], 0
+    for frame in frames:
+        if frame.opcode < 8:
+            total = len(frame.payload) + (total if frame.opcode == CONT else 0)
+            sizes.append(total)
+    return sizes
+
+
 @fuzz(0.7)
-@given(case=cases(max_messages=3), assemble=st.booleans(),
-       max_frame_size=st.integers(1, 400), max_message_size=st.integers(1, 600),
-       data=st.data())
-def test_size_limits_fail_exactly_at_the_first_frame_over_them(
-        case, assemble, max_frame_size, max_message_size, data):
+@given(case=cases(max_messages=3), assemble=st.booleans(), data=st.data())
+def test_size_limits_fail_exactly_at_the_first_frame_over_them(case, assemble, data):
     """1009 comes from the header of the first frame longer than
     ``max_frame_size`` or (message mode, no transforming extension) that
     takes its message over ``max_message_size``; everything before that
-    frame is returned, nothing after it."""
+    frame is returned, nothing after it.  The limits are drawn mostly at
+    and next to the stream's frame and message sizes."""
+    if data.draw(st.booleans()):
+        max_frame_size = LIMIT
+    else:
+        max_frame_size = data.draw(limit_near([len(f.payload) for f in case.frames], high=400))
+    max_message_size = data.draw(limit_near(message_sizes(case.frames)))
     events, before = [], []
     message_size, failed = 0, False
     message_index = frame_index = 0

@@ -6,6 +6,9 @@ pending) — leave nothing behind: no file descriptor, no live greenlet, no
 connection or request object, nothing in ``server.connections`` or
 ``server.pending_requests``.
 
+The same endings, one at a time with room for a single connection, must
+each give that place back (``max_connections``, ``max_connections_per_ip``).
+
 The server side is waited for through events, never by sleeping: the
 server's ``close`` events (one per accepted connection), ``upgrade_error``
 and ``request_rejected`` events, and an event set once ``handle_upgrade``
@@ -80,10 +83,10 @@ class CountingServer(WebSocketServer):
 
 class LeakServer:
     """A CountingServer from ``listen()`` (its own spawn and greenlets
-    untouched), with counters fed by its events."""
+    untouched) with ``config``, and counters fed by its events."""
 
-    def __init__(self) -> None:
-        self.server = CountingServer.listen(("127.0.0.1", 0))
+    def __init__(self, **config) -> None:
+        self.server = CountingServer.listen(("127.0.0.1", 0), **config)
         self.server.on("request", self.on_request)
         self.server.on("close", self.on_close)
         self.server.on("upgrade_error", self.on_upgrade_error)
@@ -132,7 +135,10 @@ class LeakServer:
         ``closes`` are accepted (one ``close`` event each)."""
         self.close_codes.clear()
         self.expected_closes = closes
-        self.all_closed.clear()
+        if closes:
+            self.all_closed.clear()
+        else:
+            self.all_closed.set()
         self.server.handled = 0
         self.server.expected_handled = connections
         self.server.all_handled.clear()
@@ -376,4 +382,33 @@ def test_closed_connections_are_freed_without_the_cyclic_gc(quiet_library):
         assert not alive, alive
     finally:
         gc.enable()
+        server.stop()
+
+
+def run_alone(server: LeakServer, case, number: int) -> None:
+    """Case ``number`` (a ``case`` of CASES) on its own, to its end on both sides."""
+    accepted = case in ACCEPTED or (case is hangs_up_while_pending
+                                    and pending_answer(number) == "accept")
+    server.expect(1, 1 if accepted else 0)
+    case(server, number)
+    server.wait_idle()
+
+
+@pytest.mark.parametrize("limit", ["max_connections_per_ip", "max_connections"])
+def test_every_ending_gives_its_place_back(limit):
+    """With room for a single connection (from one address, or at all),
+    every way a connection or handshake can end, three times each (a
+    request pending when its client hangs up is then accepted, rejected,
+    never answered), is followed by a connection that needs that one
+    place: an ending that kept its place would lock the address out."""
+    server = LeakServer(**{limit: 1})
+    try:
+        for round_number in range(3):
+            for index, case in enumerate(CASES):
+                number = round_number * len(CASES) + index
+                run_alone(server, case, number)
+                run_alone(server, client_closes, number)     # needs the place
+        # Three rounds also mean each case ran after every other kind.
+        assert server.server.connections == [] and server.server.pending_requests == []
+    finally:
         server.stop()

@@ -477,6 +477,8 @@ def test_auto_accept_connections(make_server):
     assert server_side.protocol == "first"
 
 
+@pytest.mark.expect_errors(r"WebSocketServer handler for 'request' raised(.|\n)*"
+                            r"RuntimeError: handler bug")
 def test_handler_exception_is_logged_and_server_survives(make_server, caplog):
     calls = []
 

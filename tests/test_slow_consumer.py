@@ -10,6 +10,8 @@ from gevent.event import AsyncResult, Event
 
 from wsframework import WebSocketError, broadcast, connect
 
+from .helpers import WaitedOn
+
 LIMIT = 256 * 1024
 CHUNK = 64 * 1024
 
@@ -30,6 +32,14 @@ def slow(make_server):
         return server, server_side, client
 
     return start
+
+
+def received_until_marker(client, marker=b"end") -> list[int]:
+    """The numbers of the messages the client reads before ``marker``."""
+    numbers = []
+    while (data := client.receive(timeout=10).data) != marker:
+        numbers.append(int.from_bytes(data[:4], "big"))
+    return numbers
 
 
 def fill(server_side, count=200):
@@ -60,10 +70,9 @@ def test_drop_policy_keeps_the_connection(slow):
     assert server_side.buffered_amount <= LIMIT + CHUNK + 64
     assert len(errors) == 1 and isinstance(errors[0], WebSocketError)
     client.resume()
-    numbers = []
-    with pytest.raises(TimeoutError):
-        while True:
-            numbers.append(int.from_bytes(client.receive(timeout=1).data[:4], "big"))
+    assert server_side.flush(10)                # what was kept went out; now a marker
+    server_side.send(b"end")
+    numbers = received_until_marker(client)
     assert numbers == list(range(len(numbers))) and 0 < len(numbers) < 200   # the rest dropped
 
 
@@ -72,24 +81,24 @@ def test_drop_oldest_policy_keeps_the_newest(slow):
     fill(server_side)
     assert server_side.connected and server_side.buffered_amount <= LIMIT + CHUNK + 64
     client.resume()
-    numbers = []
-    with pytest.raises(TimeoutError):
-        while True:
-            numbers.append(int.from_bytes(client.receive(timeout=1).data[:4], "big"))
+    assert server_side.flush(10)                # what was kept went out; now a marker
+    server_side.send(b"end")
+    numbers = received_until_marker(client)
     assert numbers[-1] == 199                   # the newest arrived
     assert numbers == sorted(numbers) and len(numbers) < 200    # in order, older ones dropped
 
 
 def test_wait_policy_blocks_the_sender_until_there_is_room(slow):
     server, server_side, client = slow("wait")
-    sender = gevent.spawn(fill, server_side, 100)
-    with pytest.raises(gevent.Timeout):
-        sender.get(timeout=0.5)                 # blocked: the client does not read
+    server_side._room = room = WaitedOn()       # what a sender waits on for room
+    sender = gevent.spawn(fill, server_side, 200)
+    assert room.waited.wait(10)                 # blocked: the client does not read
+    assert not sender.ready()
     assert server_side.buffered_amount <= LIMIT + CHUNK + 64
     client.resume()
-    numbers = [int.from_bytes(client.receive(timeout=10).data[:4], "big") for _ in range(100)]
-    assert numbers == list(range(100))          # nothing lost, in order
-    assert sender.get(timeout=10) is not None
+    numbers = [int.from_bytes(client.receive(timeout=10).data[:4], "big") for _ in range(200)]
+    assert numbers == list(range(200))          # nothing lost, in order
+    assert len(sender.get(timeout=10)) == 200
 
 
 def test_a_slow_consumer_does_not_hold_up_the_others(make_server):

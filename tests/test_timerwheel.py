@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 import gevent
+import pytest
 from gevent.event import AsyncResult
 
 from wsframework.timerwheel import TimerWheel, wheel_for
@@ -76,6 +77,7 @@ def test_a_callback_may_reschedule_its_item():
     assert len(fired) == 2 and fired[1] >= fired[0] + 0.02
 
 
+@pytest.mark.expect_errors(r"timer callback for 'bad' raised(.|\n)*RuntimeError: boom")
 def test_one_failing_callback_does_not_stop_the_others(caplog):
     loop = gevent.get_hub().loop
     recorder = Recorder(loop, 2)
