@@ -30,6 +30,7 @@ from collections import deque
 from typing import Any, Callable
 
 from ..connection import WebSocketConnection
+from ..exceptions import ConnectionClosedError
 from ..server import broadcast
 
 __all__ = ["ChatService", "Room"]
@@ -109,6 +110,8 @@ class ChatService:
                     self._error(connection, "messages must be JSON objects")
                     continue
                 self._dispatch(connection, member, event)
+        except ConnectionClosedError:
+            pass                # closed while answering (a drain, the peer): it ends here
         finally:
             self._leave(member)
 
