@@ -213,8 +213,12 @@ def _run_serve(args: argparse.Namespace) -> int:
         elif port == 0:
             raise SettingsError("server.port 0 cannot be shared by several workers")
         else:
-            _build_server(settings, _reuseport_listener(host, port)).http.close()
-            chat = None           # the address and certificate are usable: fork
+            # The address and certificate are usable: fork.  (Checked without
+            # metrics: this process serves none, and must not count as a live
+            # worker in the shared gauges.)
+            check = {**settings, "websocket": {**settings["websocket"], "metrics": False}}
+            _build_server(check, _reuseport_listener(host, port)).http.close()
+            chat = None
     except SettingsError as exc:
         print(f"wsframework serve: {exc}", file=sys.stderr)
         return 2

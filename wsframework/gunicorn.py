@@ -181,5 +181,10 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):
                           count, self.pid)
         for server in servers:
             server.draining = True
-        timeout = self.cfg.graceful_timeout
-        gevent.joinall([gevent.spawn(server._close_gracefully, timeout) for server in servers])
+        # The closes are spread over up to half the graceful timeout (at most
+        # 10 ms apart: a few connections go at once), so that the clients of a
+        # reloaded worker do not all reconnect in the same instant; the rest of
+        # the timeout is for their closing handshakes.
+        graceful = self.cfg.graceful_timeout
+        gevent.joinall([gevent.spawn(server.drain, graceful / 2, timeout=graceful / 2)
+                        for server in servers])
