@@ -249,3 +249,71 @@ def test_slow_consumer_actions_are_counted(make_server):
     assert registry.get_sample_value("wsframework_slow_consumer_actions_total",
                                      {"policy": "close"}) == 1
     client.close()
+
+
+def test_close_codes_from_clients_are_a_bounded_label_set(make_server):
+    # Any code a peer sends is a label value; beyond the RFC's they fold into
+    # a few, so that no client can grow /metrics (and each scrape) at will.
+    from .helpers import RawClient
+    registry = CollectorRegistry()
+    server = make_server(echo_handler, metrics=registry)
+    closed = close_counter(server, 6)
+    for code in (1000, 3001, 3999, 4000, 4999, 4321):
+        client = RawClient(server.port)
+        client.handshake()
+        client.send_frame(0x8, code.to_bytes(2, "big"))
+        client.read_until_eof()
+        client.close()
+    assert closed.wait(10)
+    labels = {(s.labels["code"], s.labels["side"]): s.value
+              for metric in registry.collect() if metric.name == "wsframework_closes"
+              for s in metric.samples if s.name == "wsframework_closes_total"}
+    assert labels == {("1000", "remote"): 1, ("3xxx", "remote"): 2, ("4xxx", "remote"): 3}
+
+
+def test_lifetimes_are_jittered(make_server):
+    server = make_server(echo_handler, max_connection_lifetime=100,
+                         connection_lifetime_jitter=0.5)
+    clients = [connect(f"{server.url}/") for _ in range(20)]
+    now = server._lifetimes.loop.now()
+    left = [c._close_hook.expires - now for c in server.connections]
+    assert all(49 <= value <= 100.5 for value in left)
+    assert max(left) - min(left) > 5                  # 20 draws over a 50 s range
+    even = make_server(echo_handler, max_connection_lifetime=100,
+                       connection_lifetime_jitter=0)
+    more = [connect(f"{even.url}/") for _ in range(3)]
+    assert {round(c._close_hook.expires - now) for c in even.connections} == {100}
+    for client in clients + more:
+        client.close()
+
+
+def test_a_host_applying_config_gets_its_metrics():
+    # The gunicorn worker applies the deployment's keys over an app's server.
+    registry = CollectorRegistry()
+    server = WebSocketServer()
+    assert server._metrics is None
+    server._configure({"metrics": registry})
+    assert server._metrics is not None and server._metrics.registry is registry
+
+
+def test_a_folded_header_cannot_put_a_line_break_in_a_log(make_server, caplog):
+    from .helpers import RawClient, handshake_request
+    seen = []
+    server = make_server(lambda request: (seen.append(request), echo_handler(request)))
+    client = RawClient(server.port)
+    head = handshake_request(headers={"X-Forwarded-For": "6.6.6.6"}).replace(
+        b"6.6.6.6\r\n", b"6.6.6.6\r\n 2099-01-01 CRITICAL forged\r\n")
+    assert client.request(head).status == 101
+    assert seen[0].remote_address == "6.6.6.6 2099-01-01 CRITICAL forged"
+    with caplog.at_level(logging.INFO, logger="wsframework.connection"):
+        client.send_frame(0x1, b"unmasked", mask=False)    # logged: failing connection
+        client.read_until_eof()
+    lines = [r.getMessage() for r in caplog.records if "failing connection" in r.getMessage()]
+    assert lines and all("\n" not in line and "\r" not in line for line in lines)
+    client.close()
+
+
+def test_json_lines_are_ascii():
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "line\u2028separator é", (), None)
+    line = JsonFormatter().format(record)
+    assert line.isascii() and json.loads(line)["message"] == "line\u2028separator é"

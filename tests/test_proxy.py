@@ -243,3 +243,30 @@ def test_event_style_and_w3c_clients_take_a_proxy(echo_server, tmp_path, started
 def test_bad_proxy_config_names_the_key(value, error):
     with pytest.raises(error, match="'proxy'"):
         connect("ws://127.0.0.1:1/", proxy=value)
+
+
+def test_a_socks_proxy_dripping_its_answer_times_out_naming_it():
+    # A hostile SOCKS5 proxy answering one byte at a time, each just in time
+    # for python-socks' per-read timeout: open_timeout bounds the whole.
+    import gevent
+    from gevent.server import StreamServer
+
+    def drip(sock, address):
+        sock.recv(16)                                    # the greeting
+        try:
+            for byte in b"\x05\x00" + b"\x05\x00\x00\x01" + bytes(6):
+                sock.sendall(bytes([byte]))
+                gevent.sleep(0.3)
+        except OSError:
+            pass
+
+    proxy = StreamServer(("127.0.0.1", 0), drip)
+    proxy.start()
+    try:
+        with pytest.raises(ProxyError) as caught:
+            connect("ws://127.0.0.1:9/", proxy=f"socks5://127.0.0.1:{proxy.server_port}",
+                    open_timeout=0.5)
+        assert str(caught.value).startswith(
+            f"Timed out waiting for proxy socks5://127.0.0.1:{proxy.server_port}")
+    finally:
+        proxy.stop()

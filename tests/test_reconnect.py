@@ -188,3 +188,27 @@ def test_which_errors_retry():
     assert is_retryable_error(ConnectionRefusedError())
     assert is_retryable_error(HandshakeErrorClass("Could not connect: reset"))
     assert RETRY_CLOSE_CODES == {1001, 1006, 1011, 1012, 1013, 1014}
+
+
+def test_short_lived_connections_do_not_reset_the_backoff(make_server, retry_log,
+                                                          monkeypatch):
+    # A server that accepts and closes at once with 1013 "try again later":
+    # each reconnection waits longer (the ceiling keeps growing), instead of
+    # starting over because the previous connection had opened.
+    import wsframework.reconnect as reconnect
+    monkeypatch.setattr(reconnect.random, "uniform", lambda low, high: high)   # the ceiling
+    count = []
+
+    def busy(request):
+        count.append(request)
+        connection = request.accept(None, request.origin)
+        connection.close(1013 if len(count) <= 5 else 1000)
+
+    server = make_server(busy)
+    codes = [c.close_reason_code for c in connect_forever(
+        f"{server.url}/", backoff_initial=0.01, backoff_max=0.08, backoff_reset_after=60)
+        if c.wait_closed(5)]
+    assert codes == [1013] * 5 + [1000]
+    delays = [float(line.rsplit(" in ", 1)[1].split()[0]) for line in retry_log.records
+              if line.startswith("connection to")]
+    assert delays == [0.01, 0.02, 0.04, 0.08, 0.08]

@@ -161,3 +161,12 @@ def test_the_chat_behind_a_unix_socket(serve, socket_path):  # noqa: F811
         while connection.receive(timeout=5) is not None:
             pass
         assert connection.close_reason_code == 1001
+    assert not os.path.exists(socket_path)                 # the socket file went with it
+
+
+def test_unix_urls_cannot_break_the_request_line(unix_server, socket_path):
+    connection = connect(f"ws+unix:{socket_path}:/x HTTP/1.1\r\nX-Injected: yes\r\nX: #frag")
+    request = unix_server.seen[-1]
+    assert request.resource == "/x%20HTTP/1.1%0D%0AX-Injected:%20yes%0D%0AX:%20"
+    assert "X-Injected" not in request.http_request.headers
+    connection.close()

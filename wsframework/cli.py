@@ -191,7 +191,22 @@ def _serve_one(settings: dict[str, dict[str, Any]], chat: Any) -> int:
                 len(chat.websockets.connections), period)
     chat.drain(period)
     chat.stop(timeout=5)
+    if server_settings["workers"] == 1:
+        _remove_unix_socket(server_settings)
     return 0
+
+
+def _remove_unix_socket(server_settings: dict[str, Any]) -> None:
+    """The socket file of ``--unix`` goes with the server (the workers'
+    supervisor removes it once they have all stopped)."""
+    import stat
+    path = server_settings["unix_socket"]
+    if path:
+        try:
+            if stat.S_ISSOCK(os.stat(path).st_mode):
+                os.unlink(path)
+        except OSError:
+            pass
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -267,6 +282,7 @@ def _supervise(settings: dict, workers: int, host: str, port: int, shared: Any =
         _, code = os.waitpid(child, 0)
         status = status or (os.waitstatus_to_exitcode(code) != 0)
         _forget_metrics_of(child)
+    _remove_unix_socket(settings["server"])
     return status
 
 

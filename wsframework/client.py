@@ -26,7 +26,7 @@ from .handshake import check_response, client_request, generate_key, non_101_mes
 from .headers import invalid_token_char
 from .http11 import HttpResponse, parse_response, read_head
 from .streams import BufferedReader
-from .unix import split_unix_url, unix_connect
+from .unix import quote_target, split_unix_url, unix_connect
 
 __all__ = ["WebSocketClient", "connect", "InvalidURL"]
 
@@ -86,7 +86,7 @@ class _Target:
         self.port = port or _DEFAULT_PORTS[scheme]
         host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
         self.host_header = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.path = quote_target((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
 
     def _unix(self, url: str, scheme: str, socket_path: str, resource: str) -> None:
         """``ws+unix:/path:/resource``: the socket to connect to, and a Host

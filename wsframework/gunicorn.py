@@ -153,7 +153,7 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):
         if isinstance(app_server, WebSocketServer):
             if config:
                 # The deployment's settings win over the app's.
-                app_server.config = server_config(config, base=app_server.config)
+                app_server._configure(config)
             self._websocket_servers.insert(0, app_server)
         self.server_class = functools.partial(_Server, worker=self)
         drain = gevent.spawn(self._drain_when_stopping)

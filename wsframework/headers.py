@@ -66,7 +66,8 @@ def parse_forwarded_for(header: str | None, peer: str) -> list[str]:
     """``remote_addresses``: the X-Forwarded-For entries, then the peer."""
     if not header:
         return [peer]
-    return _LIST_SPLIT.split(header.strip()) + [peer]
+    return [entry for entry in (part.strip() for part in _LIST_SPLIT.split(header)) if entry] \
+        + [peer]
 
 
 def invalid_token_char(value: str) -> str | None:

@@ -24,7 +24,7 @@ from .streams import BufferedReader
 __all__ = [
     "HttpRequest", "HttpResponse", "Headers", "read_head", "parse_request",
     "parse_response", "status_text", "clean_field_value", "check_field_name", "send_all",
-    "MAX_HEAD_SIZE",
+    "unfold", "MAX_HEAD_SIZE",
 ]
 
 #: Largest request or response head (request line and headers) accepted.
@@ -231,8 +231,20 @@ def _parse_headers(lines: bytes) -> Headers:
         raise HandshakeError(f"Malformed HTTP headers: {exc}.", 431) from None
     if message.defects:
         raise HandshakeError("Malformed HTTP headers.", 400)
-    return Headers([(name, _utf8_if_valid(value)) for name, value in message.items()],
+    return Headers([(name, _utf8_if_valid(unfold(value))) for name, value in message.items()],
                    raw=lines)
+
+
+_OBS_FOLD = re.compile(r"\r?\n[ \t]*")
+
+
+def unfold(value: str) -> str:
+    """A value continued on the next line (obsolete line folding) made one
+    line: each fold becomes a space (RFC 9112 §5.2), so no CR or LF reaches
+    a header value (and from there a log line or a response)."""
+    if "\n" in value or "\r" in value:
+        return _OBS_FOLD.sub(" ", value).replace("\r", " ")
+    return value
 
 
 def _utf8_if_valid(value: str) -> str:

@@ -40,4 +40,5 @@ class JsonFormatter(logging.Formatter):
                 entry[field] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # ASCII only: U+2028 and the like would split a line for some readers.
+        return json.dumps(entry, default=str)

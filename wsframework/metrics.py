@@ -14,7 +14,8 @@ series                                      type      labels
 ``wsframework_messages_total``              counter   ``direction`` (in, out), ``type``
                                                       (text, binary)
 ``wsframework_message_bytes_total``         counter   ``direction``, ``type`` (payload)
-``wsframework_closes_total``                counter   ``code``, ``side`` (who closed:
+``wsframework_closes_total``                counter   ``code`` (RFC codes; 3xxx, 4xxx,
+                                                      other), ``side`` (who closed:
                                                       local, remote, none for a drop)
 ``wsframework_ping_rtt_seconds``            histogram keepalive ping to its pong
 ``wsframework_send_queue_bytes``            gauge     bytes waiting to be written
@@ -36,7 +37,8 @@ import time
 import weakref
 from typing import Any
 
-__all__ = ["ServerMetrics", "metrics_for", "exposition", "MULTIPROC_ENV", "INSTALL_HINT"]
+__all__ = ["ServerMetrics", "metrics_for", "exposition", "close_code_label", "MULTIPROC_ENV",
+           "INSTALL_HINT"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 INSTALL_HINT = "metrics need the prometheus_client package: pip install 'wsframework[metrics]'"
@@ -143,7 +145,7 @@ class ServerMetrics:
     def on_closed(self, code: int, side: str) -> None:
         """A connection closed with ``code``; ``side`` closed it."""
         self.connections.dec()
-        self.closes.labels(str(code), side).inc()
+        self.closes.labels(close_code_label(code), side).inc()
 
     def broadcast_to(self, connections: Any, message: str | bytes) -> int:
         """:func:`wsframework.broadcast`, timed and counted."""
@@ -180,6 +182,28 @@ class ServerMetrics:
     def on_slow_consumer(self, policy: str) -> None:
         """The slow-consumer ``policy`` acted on a connection."""
         self.slow_consumer.labels(policy).inc()
+
+
+# The codes RFC 6455 §7.4.1 and the IANA registry define: labelled as
+# themselves.  Any other value a peer may send is folded into a few labels,
+# so that no client can grow the series (and every scrape) without bound.
+_KNOWN_CODES = {code: str(code) for code in (1000, 1001, 1002, 1003, 1005, 1006, 1007,
+                                             1008, 1009, 1010, 1011, 1012, 1013, 1014,
+                                             1015)}
+
+
+def close_code_label(code: int) -> str:
+    """The ``code`` label of a close: the code for those the RFC and IANA
+    define, ``3xxx`` (registered for libraries and frameworks), ``4xxx``
+    (private to applications), or ``other``."""
+    label = _KNOWN_CODES.get(code)
+    if label is not None:
+        return label
+    if 3000 <= code <= 3999:
+        return "3xxx"
+    if 4000 <= code <= 4999:
+        return "4xxx"
+    return "other"
 
 
 class _Timer:

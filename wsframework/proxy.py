@@ -171,9 +171,14 @@ def _socks_connect(sock, proxy_url: str, name: str, host: str, port: int,
     rdns = scheme in ("socks5h", "socks4a")
     if scheme in ("socks5h", "socks4a"):
         url = scheme[:-1] + proxy_url[len(scheme):]
+    # python-socks times each read; the whole exchange gets open_timeout, as
+    # the HTTP CONNECT does (a proxy dripping its answer is a timeout too).
+    expired = ProxyError(f"Timed out waiting for proxy {name} to open a tunnel to "
+                         f"{host}:{port}", name)
     try:
-        proxy = Proxy.from_url(url, rdns=rdns)
-        return proxy.connect(host, port, timeout=timeout, _socket=sock)
+        with gevent.Timeout(timeout, expired):
+            proxy = Proxy.from_url(url, rdns=rdns)
+            return proxy.connect(host, port, timeout=timeout, _socket=sock)
     except ProxyTimeoutError:
         raise ProxyError(f"Timed out waiting for proxy {name} to open a tunnel to "
                          f"{host}:{port}", name) from None

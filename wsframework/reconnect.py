@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import random
 import ssl
+import time
 from typing import Any, Iterator, Mapping, Sequence
 
 import gevent
@@ -75,7 +76,7 @@ def connect_forever(url: str, protocols: str | Sequence[str] | None = None,
                     origin: str | None = None, headers: Mapping[str, str] | None = None, *,
                     request_options: Mapping | None = None, backoff_initial: float = 1.0,
                     backoff_max: float = 60.0, backoff_factor: float = 2.0,
-                    max_attempts: int | None = None,
+                    backoff_reset_after: float = 10.0, max_attempts: int | None = None,
                     **config: Any) -> Iterator[WebSocketConnection]:
     """Yield an open connection to ``url``, and a new one each time the
     previous one has closed with a code worth retrying.
@@ -83,7 +84,9 @@ def connect_forever(url: str, protocols: str | Sequence[str] | None = None,
     The arguments are those of :func:`wsframework.connect`, plus the
     backoff: the n-th consecutive failed attempt waits a random time between
     0 and ``min(backoff_max, backoff_initial * backoff_factor**n)`` seconds;
-    a connection that opened resets the count.  ``max_attempts`` bounds the
+    a connection that stayed open ``backoff_reset_after`` seconds resets
+    the count (one that is closed sooner counts as a failure: a server that
+    accepts and at once closes with 1013 is not hammered).  ``max_attempts`` bounds the
     consecutive failed attempts (None: no bound); then the last error is
     raised, as is at once an error that is not retried.  The iteration ends
     when a connection closes with a code that is not retried; leave the
@@ -93,6 +96,7 @@ def connect_forever(url: str, protocols: str | Sequence[str] | None = None,
     initial = _positive("backoff_initial", backoff_initial)
     maximum = _positive("backoff_max", backoff_max)
     factor = _positive("backoff_factor", backoff_factor)
+    reset_after = _positive("backoff_reset_after", backoff_reset_after)
     if max_attempts is not None and (isinstance(max_attempts, bool)
                                      or not isinstance(max_attempts, int) or max_attempts < 1):
         raise ValueError(f"max_attempts must be an int >= 1 or None (got {max_attempts!r})")
@@ -113,14 +117,16 @@ def connect_forever(url: str, protocols: str | Sequence[str] | None = None,
                         failures + 1, delay)
             gevent.sleep(delay)
             continue
-        failures = 0
-        delays = backoff_delays(initial, maximum, factor)
+        opened = time.monotonic()
         yield connection
         connection.wait_closed()
         code = connection.close_reason_code
         if code not in RETRY_CLOSE_CODES:
             logger.debug("connection to %s closed with %s: not reconnecting", url, code)
             return
+        if time.monotonic() - opened >= reset_after:
+            failures = 0
+            delays = backoff_delays(initial, maximum, factor)
         delay = next(delays)
         logger.info("connection to %s closed with %s (%s); reconnecting in %.2f s", url, code,
                     connection.close_description, delay)

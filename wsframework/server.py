@@ -242,10 +242,7 @@ class WebSocketServer(EventEmitter):
         """Take upgrades on ``http_server`` (a gevent ``StreamServer``),
         with ``config`` over the defaults."""
         if config:
-            self.config = server_config(config, base=self.config)
-            self._metrics = metrics_for(self.config["metrics"])
-            if self._metrics is not None:
-                self._metrics.register(self)
+            self._configure(config)
         http_server = self.config.get("http_server")
         if http_server is None:
             raise ValueError("You must specify an httpServer on which to mount "
@@ -264,6 +261,14 @@ class WebSocketServer(EventEmitter):
             return
         self._previous_handle = getattr(http_server, "handle", None)
         http_server.set_handle(self.handle_upgrade)
+
+    def _configure(self, config: dict[str, Any]) -> None:
+        """More config keys (checked) over the current ones, and the metrics
+        they ask for (a host such as the gunicorn worker applies its own)."""
+        self.config = server_config(config, base=self.config)
+        self._metrics = metrics_for(self.config["metrics"])
+        if self._metrics is not None:
+            self._metrics.register(self)
 
     def unmount(self) -> None:
         """Stop taking upgrades; open connections are left alone."""

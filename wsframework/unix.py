@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from urllib.parse import quote
 
 from gevent import socket as gsocket
 
@@ -33,8 +34,12 @@ def unix_listener(address: str, backlog: int) -> gsocket.socket:
         if not stat.S_ISSOCK(mode):
             raise OSError(errno.EEXIST, f"{path} exists and is not a socket")
         probe = gsocket.socket(gsocket.AF_UNIX, gsocket.SOCK_STREAM)
+        probe.settimeout(2.0)                     # a stopped server's full backlog
         try:
             probe.connect(path)
+        except TimeoutError:
+            raise OSError(errno.EADDRINUSE, f"a server holds {path} (it does not "
+                                            "accept connections)") from None
         except OSError:
             os.unlink(path)                       # nobody listens: a stale file
         else:
@@ -91,11 +96,23 @@ def split_unix_url(url: str) -> tuple[str, str, str] | None:
     if rest.startswith("///"):
         rest = rest[2:]
     path, _, resource = rest.partition(":")
+    resource = resource.partition("#")[0]                 # a fragment is not sent
     if not resource:
         resource = "/"
     elif not resource.startswith("/"):
         resource = "/" + resource
-    return plain, path, resource
+    return plain, path, quote_target(resource)
+
+
+def quote_target(resource: str) -> str:
+    """``resource`` safe as an HTTP request target: spaces, control and
+    non-ASCII characters percent-encoded (UTF-8), so nothing can break the
+    request line or start a header; ``%``-escapes already there are kept."""
+    return quote(resource, safe=_TARGET_SAFE)
+
+
+# Every printable ASCII character but space: what a request target may hold.
+_TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
 def unix_peer(sock) -> str:

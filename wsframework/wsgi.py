@@ -35,7 +35,7 @@ import gevent
 from gevent import pywsgi
 
 from .connection import WebSocketConnection
-from .http11 import HttpRequest, send_all
+from .http11 import Headers, HttpRequest, send_all, unfold
 from .message import WebSocketMessage
 from .server import WebSocketServer
 
@@ -251,7 +251,9 @@ class WebSocketHandler(pywsgi.WSGIHandler):
         peer = self.client_address[0] if isinstance(self.client_address, tuple) \
             else str(self.client_address)
         version = self.request_version.partition("/")[2] or "1.1"
-        http_request = HttpRequest(self.command, self.path, version, self.headers)
+        # pywsgi keeps a folded header's line breaks: made one line, as ours are.
+        headers = Headers([(name, unfold(value)) for name, value in self.headers.items()])
+        http_request = HttpRequest(self.command, self.path, version, headers)
         initial = self._take_buffered_input()
         # A WebSocket connection waits for data, and queues what the peer
         # does not take, with its own limits (keepalive, output_buffer_limit).
