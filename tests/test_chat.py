@@ -65,6 +65,7 @@ def test_join_welcome_and_notices(chat):
     server = chat()
     alice = Member(server, "alice")
     welcome = alice.next()
+    assert isinstance(welcome.pop("resume"), str)
     assert welcome == {"type": "welcome", "room": "lobby", "nick": "alice",
                        "members": ["alice"], "history": [], "worker": os.getpid()}
     bob = Member(server, "bob")

@@ -115,6 +115,23 @@ def test_whole_script_lookalikes_are_one_name(chat):  # noqa: F811
     assert greek.next("welcome")["nick"] == "\u03b1\u03b2\u03b3"
 
 
+def test_resume_takes_the_nickname_over_from_an_earlier_connection(chat):  # noqa: F811
+    server = chat()
+    alice = Member(server, "alice")
+    token = alice.next("welcome")["resume"]
+    thief = Member(server, "")
+    thief.send(type="join", room="lobby", nick="alice", resume="a wrong token")
+    assert "taken" in thief.next("error")["error"]
+    again = Member(server, "")
+    again.send(type="join", room="lobby", nick="alice", resume=token)
+    welcome = again.next("welcome")
+    assert (welcome["members"], welcome["resume"]) == (["alice"], token)
+    while alice.connection.receive(timeout=5) is not None:
+        pass
+    assert alice.connection.close_reason_code == 4000
+    say(again, "still alice")
+
+
 def test_deep_json_gets_an_error_and_the_connection_lives(chat):  # noqa: F811
     server = chat()
     member = Member(server, "alice")
@@ -262,3 +279,18 @@ def test_a_stopped_servers_members_leave_everywhere(cluster):
     assert alice.next("left")["nick"] == "ghost"     # swept after the TTL
     bob = Member(first, "ghost")                      # the name is free again
     assert bob.next("welcome")["members"] == ["alice", "ghost"]
+
+
+def test_a_client_of_a_dead_server_resumes_its_nickname_at_once(cluster):
+    first, second = cluster(), cluster()
+    alice = Member(first, "alice")
+    alice.next("welcome")
+    ghost = Member(second, "ghost")
+    token = ghost.next("welcome")["resume"]
+    second.backplane.close()                          # dead, as far as Redis knows
+    second.backplane.leave = lambda *args: None
+    impostor = Member(first, "ghost")
+    assert "taken" in impostor.next("error")["error"]
+    back = Member(first, "")
+    back.send(type="join", room="lobby", nick="ghost", resume=token)
+    assert back.next("welcome")["members"] == ["alice", "ghost"]

@@ -76,11 +76,17 @@ _EXPIRE = """
 for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], ttl_s) end
 """
 
-# KEYS who alive p; ARGV key record ttl_ms payload mac room_ttl_s
+# KEYS who alive p; ARGV key record ttl_ms payload mac room_ttl_s resume_hash
 _JOIN = _SWEEP + """
 local ttl_s = tonumber(ARGV[6])
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur and cur ~= ARGV[2] then return {0, gone} end
+if cur and cur ~= ARGV[2] then
+  -- taken, unless the join carries the resume token of that member
+  local ok, old = pcall(cjson.decode, string.sub(cur, (string.find(cur, '|', 1, true) or 0) + 1))
+  if not (ok and type(old) == 'table' and old['t'] == ARGV[7] and ARGV[7] ~= '') then
+    return {0, gone}
+  end
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
 local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', %d, '*', 'e', ARGV[4], 'h', ARGV[5])
@@ -392,7 +398,7 @@ class RedisBackplane(ChatStore):
         result = self._call(lambda: self._scripts["join"](
             keys=self._presence_keys(room),
             args=[key, self._record(room, record), int(self.presence_ttl * 1000), payload, mac,
-                  self.room_ttl]))
+                  self.room_ttl, record.get("t", "")]))
         if result[1]:
             self._announce_gone(room, result[1])
         if not result[0]:
@@ -585,8 +591,11 @@ class RedisBackplane(ChatStore):
                     if gone:
                         self._announce_gone(room.name, gone)
                     for key in lost:
-                        logger.warning("backplane: %s in %s was taken by another member",
-                                       _text(key), room.name)
+                        seat = room.members.get(_text(key))
+                        if seat is not None:
+                            logger.info("backplane: %r in %s was taken over", seat.nick,
+                                        room.name)
+                            self.service.evict(room, seat)
                 except (self._redis.RedisError, OSError, StoreUnavailable) as exc:
                     logger.debug("backplane: heartbeat of %s failed: %s", room.name, exc)
                 except Exception:

@@ -15,12 +15,15 @@ Protocol (text messages, one JSON object each):
 client → server
     ``{"type": "join", "room": "lobby", "nick": "alice"}`` (first; again to
     switch rooms; may carry ``"since": ID``, the last message id seen in
-    that room), ``{"type": "message", "text": "hi"}`` (may carry
+    that room, and ``"resume": TOKEN``, the token of an earlier welcome,
+    which takes the nickname over from that earlier connection, e.g. one
+    whose worker died), ``{"type": "message", "text": "hi"}`` (may carry
     ``"client_id": STRING``), ``{"type": "nick", "nick": "bob"}``
 server → client
     ``welcome`` (room, nick, members, history, worker: the serving
-    process's pid; with ``since``: ``recovered``, true when ``history`` is
-    exactly the messages after ``since``), ``message`` (room, nick, text,
+    process's pid; resume: a token for the next join; with ``since``:
+    ``recovered``, true when ``history`` is exactly the messages after
+    ``since``), ``message`` (room, nick, text,
     time, id, and client_id when the sender gave one), ``ack`` (client_id,
     id: the sender's message is stored), ``joined`` / ``left`` (room, nick,
     time), ``renamed`` (room, old, nick, time), ``error`` (error)
@@ -28,8 +31,10 @@ server → client
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import secrets
 import logging
 import os
 import re
@@ -226,6 +231,10 @@ class ChatService:
         except NicknameError as exc:
             self._error(connection, str(exc))
             return
+        resume = event.get("resume")
+        if resume is not None and (not isinstance(resume, str) or not 0 < len(resume) <= 64):
+            self._error(connection, "resume is the token of a welcome")
+            return
         since = event.get("since")
         if since is not None and (isinstance(since, bool) or not isinstance(since, int)
                                   or not 0 <= since < 1 << 63):
@@ -240,10 +249,15 @@ class ChatService:
             room.ready.wait()
             if self.rooms.get(room_name) is room:
                 break
-        seat_record = {"nick": nick, "w": self.worker_id, "c": next(self._seats)}
-        if room is not None and key in room.members:
-            self._error(connection, f"the nickname {nick!r} is taken in {room_name}")
-            return
+        token = resume or secrets.token_urlsafe(18)
+        seat_record = {"nick": nick, "w": self.worker_id, "c": next(self._seats),
+                       "t": hashlib.sha256(token.encode()).hexdigest()[:32]}
+        other = room.members.get(key) if room is not None else None
+        if other is not None:
+            if other.record.get("t") != seat_record["t"] or other.pending is not None:
+                self._error(connection, f"the nickname {nick!r} is taken in {room_name}")
+                return
+            self.evict(room, other)
         first = room is None
         if first:
             if len(self.rooms) >= self.max_rooms:
@@ -283,7 +297,7 @@ class ChatService:
         member.seat, member.room = seat, room
         welcome = {"type": "welcome", "room": room_name, "nick": nick,
                    "members": sorted(result.members), "history": history.events,
-                   "worker": os.getpid()}
+                   "worker": os.getpid(), "resume": token}
         if since is not None:
             welcome["recovered"] = history.recovered
         connection.send(json.dumps(welcome))
@@ -347,6 +361,14 @@ class ChatService:
             del room.members[seat.key]
         room.members[key] = seat
         seat.nick, seat.key, seat.record = nick, key, record
+
+    def evict(self, room: Room, seat: _Seat, reason: str = "Replaced by a newer connection") -> None:
+        """Take a seat from its connection (its nickname was taken over by
+        a join with its resume token) and close that connection (4000)."""
+        if room.members.get(seat.key) is seat:
+            del room.members[seat.key]
+        if seat.connection.connected:
+            seat.connection.close(4000, reason)
 
     def _drop(self, room: Room, seat: _Seat, first: bool) -> None:
         """Undo a join that failed before its welcome."""

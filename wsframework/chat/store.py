@@ -170,7 +170,8 @@ class MemoryStore(ChatStore):
         state = self._room(room)
         if state is None:
             return JoinResult("full", [], (0, 0))
-        if state.members.get(key, record) != record:
+        current = state.members.get(key, record)
+        if current != record and current.get("t") != record.get("t"):
             return JoinResult("taken", [], (0, 0))
         state.members[key] = record
         position = self._presence(room, state, event)

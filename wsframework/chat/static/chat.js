@@ -58,6 +58,7 @@
   var lastId = null;          // {room, id}: the newest message id shown
   var outbox = [];            // [{room, client_id, text, li}] sent, not yet acknowledged
   var counter = 0;
+  var resume = null;          // the last welcome's token: a rejoin keeps the nickname
 
   // ------------------------------------------------------------ storage
   function loadNick() {
@@ -167,6 +168,7 @@
   function sendJoin() {
     var join = { type: "join", room: wanted.room, nick: wanted.nick };
     if (lastId && lastId.room === wanted.room) join.since = lastId.id;
+    if (resume) join.resume = resume;
     if (send(join)) {
       pendingJoin = true;
       updateControls();
@@ -206,6 +208,7 @@
     inRoom = true;
     attempts = 0;
     current = { room: String(msg.room), nick: String(msg.nick) };
+    if (typeof msg.resume === "string") resume = msg.resume;
     wanted = { room: current.room, nick: current.nick };
     saveNick(current.nick);
     if (!sameRoom) {
