@@ -298,9 +298,11 @@ def _run_bots(args: argparse.Namespace) -> int:
 
     _logging(args.log_level or "WARNING")
     swarm = Swarm(args.url, count=args.count, rate=args.rate, duration=args.duration,
-                  rooms=args.rooms, ramp=args.ramp)
+                  rooms=args.rooms, ramp=args.ramp, verify=args.verify)
     stats = swarm.run(sys.stderr)
-    return 0 if stats.failed == 0 else 1
+    if stats.failed or (args.verify and (stats.missing or stats.duplicated)):
+        return 1
+    return 0
 
 
 # ---------------------------------------------------------------- helpers
@@ -384,6 +386,9 @@ def _parser() -> argparse.ArgumentParser:
     bots.add_argument("--rooms", type=_positive_int, default=1, help="rooms to spread over (1)")
     bots.add_argument("--ramp", type=float, default=1.0,
                       help="seconds over which the bots connect (1)")
+    bots.add_argument("--verify", action="store_true",
+                      help="track ids and acknowledgements; report missing and duplicated "
+                           "messages (exit 1 if any)")
     bots.add_argument("--log-level", default=None)
     bots.set_defaults(run=_run_bots)
 
