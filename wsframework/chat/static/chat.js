@@ -220,6 +220,8 @@
     } else if (lostNotice) {
       addNotice("Reconnected");
     }
+    // "true": the history is exactly what was missed since the last id shown.
+    el.messages.setAttribute("data-recovered", String(msg.recovered));
     if (msg.recovered === false) {
       addNotice("Some messages of the outage could not be recovered", null, "error");
     }
