@@ -90,6 +90,7 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
 local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', %d, '*', 'e', ARGV[4], 'h', ARGV[5])
+--BELL
 """ % _PRESENCE_RETAINED + _EXPIRE + """
 return {1, gone, id, redis.call('HVALS', KEYS[1])}
 """
@@ -99,7 +100,9 @@ _LEAVE = """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return false end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-return redis.call('XADD', KEYS[3], 'MAXLEN', '~', %d, '*', 'e', ARGV[3], 'h', ARGV[4])
+local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', %d, '*', 'e', ARGV[3], 'h', ARGV[4])
+--BELL
+return id
 """ % _PRESENCE_RETAINED
 
 # KEYS who alive p; ARGV old_key old_record key record ttl_ms payload mac
@@ -115,6 +118,7 @@ end
 redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[3])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', %d, '*', 'e', ARGV[6], 'h', ARGV[7])
+--BELL
 return 1
 """ % _PRESENCE_RETAINED
 
@@ -163,6 +167,7 @@ if top then
 end
 local id = string.format('%%.0f', newest + 1)
 redis.call('XADD', KEYS[1], id .. '-0', 'e', ARGV[1], 'h', ARGV[2], 'n', ARGV[3])
+--BELL
 redis.call('HSET', KEYS[2], 'last', id)
 local bytes = redis.call('HINCRBY', KEYS[2], 'bytes', tonumber(ARGV[3]))
 local n = redis.call('XLEN', KEYS[1])
@@ -246,9 +251,16 @@ class RedisBackplane(ChatStore):
         #: Entries skipped because they were malformed or forged.
         self.rejected = 0
         self.client = self._make_client()
-        self._scripts = {name: self.client.register_script(source) for name, source in (
-            ("join", _JOIN), ("leave", _LEAVE), ("rename", _RENAME),
-            ("heartbeat", _HEARTBEAT), ("append", _APPEND))}
+        # On a Redis Cluster one XREAD cannot span rooms (hash slots): every
+        # write also rings a bell (PUBLISH, which reaches every node) naming
+        # the room, and the reader reads the rooms whose bell rang.
+        self.bell = f"{prefix}bell"
+        ring = f"redis.call('PUBLISH', '{self.bell}', KEYS[1])" if cluster else ""
+        self._scripts = {name: self.client.register_script(source.replace("--BELL", ring))
+                         for name, source in (
+                             ("join", _JOIN), ("leave", _LEAVE), ("rename", _RENAME),
+                             ("heartbeat", _HEARTBEAT), ("append", _APPEND))}
+        self._dirty: set[str] = set()
         service.use_store(self)
         self.history_count = service.history
         self.history_bytes = service.history_bytes
@@ -390,6 +402,8 @@ class RedisBackplane(ChatStore):
                                                   "nick": record["nick"], "time": time.time()})
             self._call(lambda: self.client.xadd(self.key(room, "p"), {"e": payload, "h": mac},
                                                 maxlen=_PRESENCE_RETAINED, approximate=True))
+            if self.cluster:
+                self._call(lambda: self.client.publish(self.bell, self.key(room, "p")))
             logger.info("backplane: %r left %s (its worker stopped)", record["nick"], room)
 
     # ------------------------------------------------------------ the store
@@ -463,14 +477,16 @@ class RedisBackplane(ChatStore):
     # ------------------------------------------------------------ reading
     def watch(self, room: str, message_position: int, presence_position: tuple[int, int]) -> None:
         self._positions[room] = [message_position, presence_position]
-        self._interrupt()
+        self._interrupt(room)
 
     def unwatch(self, room: str) -> None:
         if self._positions.pop(room, None) is not None:
             self._interrupt()
 
-    def _interrupt(self) -> None:
+    def _interrupt(self, room: str | None = None) -> None:
         """Wake the reader so that its next XREAD covers the rooms now watched."""
+        if room is not None:
+            self._dirty.add(room)
         self._wake.set()
         reading = self._reading
         if reading is None:
@@ -495,6 +511,10 @@ class RedisBackplane(ChatStore):
         while not self._closed:
             reader = None
             try:
+                if self.cluster:
+                    reader = self._make_client(socket_timeout=15)
+                    self._read_cluster(reader)
+                    continue
                 reader = self._make_client(single_connection_client=True, socket_timeout=15)
                 reader_id = reader.client_id()
                 logger.info("backplane up: %s", self.url)
@@ -544,6 +564,53 @@ class RedisBackplane(ChatStore):
                 room, kind = rooms[_text(stream)]
                 for entry_id, fields in entries:
                     self._dispatch(room, kind, entry_id, fields)
+
+    def _read_cluster(self, reader: Any, poll: float = 1.0) -> None:
+        """The reader on a Redis Cluster: the bell says which rooms changed;
+        every ``poll`` seconds (and after a reconnection) all are read, in
+        case a bell was missed."""
+        bells = reader.pubsub()
+        try:
+            bells.subscribe(self.bell)
+            while bells.get_message(timeout=5) is None:    # the confirmation
+                pass
+            logger.info("backplane up: %s (cluster)", self.url)
+            self._set_up(True)
+            everything_at = 0.0
+            while not self._closed:
+                if time.monotonic() >= everything_at:
+                    self._dirty.update(self._positions)
+                    everything_at = time.monotonic() + poll
+                rooms = [room for room in self._dirty if room in self._positions]
+                self._dirty.clear()
+                self._wake.clear()
+                if rooms:
+                    pipe = reader.pipeline(transaction=False)
+                    for room in rooms:
+                        message_position, presence_position = self._positions[room]
+                        pipe.xread({self.key(room, "m"): f"{message_position}-0",
+                                    self.key(room, "p"): "%d-%d" % presence_position},
+                                   count=1000)
+                    for room, result in zip(rooms, pipe.execute()):
+                        for stream, entries in (result.items() if isinstance(result, dict)
+                                                else result or ()):
+                            kind = _text(stream).rpartition(":")[2]
+                            for entry_id, fields in entries:
+                                self._dispatch(room, kind, entry_id, fields)
+                            if len(entries) >= 1000:
+                                self._dirty.add(room)
+                if self._dirty:
+                    continue
+                bell = bells.get_message(timeout=min(0.25, poll))
+                while bell is not None:
+                    if bell.get("type") == "message":
+                        key = _text(bell["data"])
+                        room = key[key.find("{") + 1:key.rfind("}")]
+                        if room in self._positions:
+                            self._dirty.add(room)
+                    bell = bells.get_message(timeout=0)
+        finally:
+            bells.close()
 
     def _dispatch(self, room: str, kind: str, entry_id: Any, fields: dict) -> None:
         positions = self._positions.get(room)
