@@ -28,7 +28,8 @@ def start_worker(port: int, url: str) -> tuple[Serve, int]:
     return worker, int(found.group(2))
 
 
-def test_the_page_recovers_what_it_missed_when_its_worker_dies(redis_server, tmp_path):  # noqa: F811
+def test_the_page_recovers_what_it_missed_when_its_worker_dies(
+        redis_server, tmp_path):  # noqa: F811
     assert not MISSING, f"{MISSING} missing: scripts/test.sh installs chromium and chromium-driver"
     port = free_port()
     workers = []

@@ -143,7 +143,8 @@ def test_deep_json_gets_an_error_and_the_connection_lives(chat):  # noqa: F811
     assert member.next if say(member, "still here") else None
 
 
-def test_a_failure_handling_a_message_closes_that_connection_with_1011(chat, monkeypatch):  # noqa: F811
+def test_a_failure_handling_a_message_closes_that_connection_with_1011(
+        chat, monkeypatch):  # noqa: F811
     server = chat()
     victim, other = Member(server, "victim"), Member(server, "other")
     victim.next("welcome")

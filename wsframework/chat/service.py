@@ -362,7 +362,8 @@ class ChatService:
         room.members[key] = seat
         seat.nick, seat.key, seat.record = nick, key, record
 
-    def evict(self, room: Room, seat: _Seat, reason: str = "Replaced by a newer connection") -> None:
+    def evict(self, room: Room, seat: _Seat,
+              reason: str = "Replaced by a newer connection") -> None:
         """Take a seat from its connection (its nickname was taken over by
         a join with its resume token) and close that connection (4000)."""
         if room.members.get(seat.key) is seat:
