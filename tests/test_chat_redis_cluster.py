@@ -11,9 +11,24 @@ import gevent
 import pytest
 from gevent import subprocess
 
-from .redis_server import RedisServer
+from .redis_server import RedisServer, free_port
 from .test_chat import Member, chat  # noqa: F401  (fixture)
 from .test_chat_recovery import rejoin, say
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free as well."""
+    import socket
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
 
 
 @pytest.fixture
@@ -23,7 +38,7 @@ def redis_cluster(tmp_path):
         for number in range(3):
             folder = tmp_path / f"node{number}"
             folder.mkdir()
-            node = RedisServer(None, None, "--cluster-enabled", "yes", "--cluster-config-file",
+            node = RedisServer(None, cluster_port(), "--cluster-enabled", "yes", "--cluster-config-file",
                                str(folder / "nodes.conf"), "--dir", str(folder))
             node.start()
             nodes.append(node)
