@@ -26,6 +26,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# What the chat's Lua scripts call inside Redis (counted by commandstats too).
+_IN_SCRIPTS = {"hget", "hset", "hdel", "hvals", "hincrby", "expire", "zadd", "zrem",
+               "zrangebyscore", "xadd", "xdel", "xlen", "xrange", "xrevrange", "get", "set",
+               "time", "publish"}
 
 
 def free_port() -> int:
@@ -54,22 +58,47 @@ def redis_stats(port: int) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"cmdstat_(\w+):calls=(\d+)", out)}
 
 
-def run_bots(port: int, args: argparse.Namespace) -> dict[str, float]:
-    result = subprocess.run(
+def stored(port: int, rooms: int) -> dict[str, int]:
+    """Messages stored so far (the rooms' newest ids; each message adds one)."""
+    newest = {}
+    for n in range(rooms):
+        room = f"bots-{n}" if rooms > 1 else "lobby"
+        out = subprocess.run(["redis-cli", "-p", str(port), "hget",
+                              f"wsframework:chat:{{{room}}}:meta", "last"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        if out:
+            newest[room] = int(out)
+    return newest
+
+
+def run_bots(port: int, args: argparse.Namespace,
+             redis_port: int | None = None) -> dict[str, float]:
+    bots = subprocess.Popen(
         [sys.executable, "-m", "wsframework", "bots", f"ws://127.0.0.1:{port}/ws",
          "--count", str(args.count), "--rate", str(args.rate), "--duration", str(args.duration),
          "--rooms", str(args.rooms), "--ramp", str(args.ramp), "--verify"],
-        capture_output=True, text=True, cwd=ROOT)
-    summary = result.stderr
+        stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    window = None
+    if redis_port is not None:
+        # Steady state: after the ramp (the joins) until just before the end.
+        time.sleep(args.ramp + 1)
+        before, first = redis_stats(redis_port), stored(redis_port, args.rooms)
+        time.sleep(max(1.0, args.duration - 2))
+        after, last = redis_stats(redis_port), stored(redis_port, args.rooms)
+        window = ({k: after.get(k, 0) - before.get(k, 0) for k in after},
+                  sum(last[room] - first[room] for room in first if room in last))
+    summary = bots.communicate()[1]
     numbers = {}
     for name, pattern in (("per_second", r"delivered \d+ \((\d+)/s\)"),
                           ("p50", r"p50\s+([\d.]+) ms"), ("p99", r"p99\s+([\d.]+) ms"),
                           ("acknowledged", r"acknowledged (\d+)"),
                           ("expected", r"expected (\d+)"), ("missing", r"missing (\d+)"),
                           ("duplicated", r"duplicated (\d+)"),
-                          ("failed", r"failed connections (\d+)")):
+                          ("failed", r"failed connections (\d+)"),
+                          ("reconnects", r"reconnects (\d+)")):
         found = re.findall(pattern, summary)
         numbers[name] = float(found[-1]) if found else float("nan")
+    numbers["window"] = window
     return numbers
 
 
@@ -93,7 +122,8 @@ def report(name: str, numbers: dict[str, float], extra: str = "") -> None:
     print(f"{name:28s} {numbers['per_second']:8.0f} deliveries/s  p50 {numbers['p50']:7.1f} ms"
           f"  p99 {numbers['p99']:7.1f} ms  acknowledged {numbers['acknowledged']:.0f}"
           f"  expected {numbers['expected']:.0f}  missing {numbers['missing']:.0f}"
-          f"  duplicated {numbers['duplicated']:.0f}  failed {numbers['failed']:.0f}{extra}",
+          f"  duplicated {numbers['duplicated']:.0f}  failed {numbers['failed']:.0f}"
+          f"  reconnects {numbers['reconnects']:.0f}{extra}",
           flush=True)
 
 
@@ -129,19 +159,21 @@ def main() -> int:
                      f"redis://127.0.0.1:{redis_port}/0", "--redis-secret", "bench"])
         try:
             wait_line(two, r"backplane up", count=2)
-            before = redis_stats(redis_port)
-            numbers = run_bots(port, args)
-            after = redis_stats(redis_port)
+            numbers = run_bots(port, args, redis_port)
         finally:
             stop(two)
-        calls = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-        acked = max(numbers["acknowledged"], 1)
-        appends = calls.get("evalsha", 0) + calls.get("eval", 0)
+        calls, messages = numbers["window"]
+        messages = max(messages, 1)
+        # Commands the clients sent (round trips; a pipeline's commands
+        # count one each), not those the scripts ran inside Redis.
+        sent = {name: count for name, count in calls.items() if name not in _IN_SCRIPTS}
+        top = sorted(sent.items(), key=lambda item: -item[1])[:5]
         report("2 workers, Redis", numbers,
-               f"\n{'':28s} Redis commands per message: {sum(calls.values()) / acked:.2f} in all"
-               f" (evalsha {calls.get('evalsha', 0)}, xread {calls.get('xread', 0)},"
-               f" others {sum(calls.values()) - appends - calls.get('xread', 0)});"
-               f" scripts per message {appends / acked:.2f}")
+               f"\n{'':28s} steady state: {messages} messages; Redis round trips per message "
+               f"{sum(sent.values()) / messages:.2f} ("
+               + ", ".join(f"{name} {count / messages:.2f}" for name, count in top)
+               + f"); commands run inside the scripts per message "
+               f"{sum(calls.values()) / messages - sum(sent.values()) / messages:.2f}")
     finally:
         redis.terminate()
         redis.wait()
