@@ -230,6 +230,9 @@ class RedisBackplane(ChatStore):
             raise RuntimeError("the Redis backplane needs the redis package: "
                                "pip install wsframework[redis]") from None
         self._redis = redis
+        #: What "Redis is unreachable, try again" looks like.
+        self._unreachable = (redis.ConnectionError, redis.TimeoutError, OSError,
+                             redis.exceptions.ClusterDownError)
         self.url = url
         self.prefix = prefix
         self.secret = secret.encode() if secret else None
@@ -378,9 +381,7 @@ class RedisBackplane(ChatStore):
         while True:
             try:
                 return action()
-            except (self._redis.ConnectionError, self._redis.TimeoutError, OSError,
-                    self._redis.exceptions.ClusterDownError
-                    if hasattr(self._redis.exceptions, "ClusterDownError") else OSError) as exc:
+            except self._unreachable as exc:
                 if self._closed or time.monotonic() + delay > deadline:
                     raise StoreUnavailable(str(exc)) from exc
                 gevent.sleep(delay * random.uniform(0.5, 1.0))
