@@ -21,17 +21,22 @@ class RedisServer:
     """redis-server on a free port; stop() and start() again on the same
     port simulate Redis going away and coming back."""
 
-    def __init__(self) -> None:
+    def __init__(self, appendonly_dir: str | None = None, port: int | None = None,
+                 *extra: str) -> None:
         self.binary = shutil.which("redis-server")
         assert self.binary, "redis-server is missing: run scripts/test.sh, which installs it"
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = None
+        # With a directory: its append-only file keeps the data across restarts.
+        self.persistence = ["--appendonly", "no"] if appendonly_dir is None else \
+            ["--appendonly", "yes", "--appendfsync", "always", "--dir", appendonly_dir]
+        self.extra = list(extra)
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--loglevel", "notice"],
+             *self.persistence, "--loglevel", "notice", *self.extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         with gevent.Timeout(15, AssertionError("redis-server did not start")):
             for line in self.process.stdout:

@@ -48,3 +48,20 @@ def test_bots_come_back_after_a_restart():
     assert stats.failed == 0
     assert stats.reconnects == 4
     assert stats.connected == 0
+
+
+def test_bots_verify_completeness():
+    server = make_server(port=0)
+    server.start()
+    swarm = Swarm(f"ws://127.0.0.1:{server.port}/ws", count=6, rate=60, duration=1.0,
+                  rooms=2, ramp=0.2, verify=True)
+    try:
+        stats = swarm.run()
+    finally:
+        server.stop(timeout=2)
+    assert stats.failed == 0 and stats.acknowledged > 0
+    # Every acknowledged message, to each of the 3 bots of its room, once
+    # (a bot that joined after a message does not expect it).
+    assert 0 < stats.expected <= 3 * stats.acknowledged
+    assert (stats.missing, stats.duplicated) == (0, 0)
+    assert stats.delivered >= stats.expected

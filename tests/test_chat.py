@@ -65,6 +65,7 @@ def test_join_welcome_and_notices(chat):
     server = chat()
     alice = Member(server, "alice")
     welcome = alice.next()
+    assert isinstance(welcome.pop("resume"), str)
     assert welcome == {"type": "welcome", "room": "lobby", "nick": "alice",
                        "members": ["alice"], "history": [], "worker": os.getpid()}
     bob = Member(server, "bob")
@@ -184,12 +185,12 @@ def test_graceful_stop_closes_with_1001(chat):
 # ------------------------------------------------------------ backplane
 @pytest.fixture
 def joined_servers(chat, redis_server):  # noqa: F811
-    """Two chat servers joined by a Redis backplane: (first, second, planes)."""
+    """Two chat servers sharing their state in Redis: (first, second, planes)."""
     from wsframework.chat.backplane import RedisBackplane
     first, second = chat(), chat()
     planes = []
     for server in (first, second):
-        server.backplane = RedisBackplane(server.service, redis_server.url)
+        server.backplane = RedisBackplane(server.service, redis_server.url, secret="s3cret")
         server.backplane.start()
         planes.append(server.backplane)
     assert all(plane.wait_connected(True, timeout=10) for plane in planes)
@@ -200,43 +201,61 @@ def test_backplane_joins_two_servers(joined_servers, redis_server):  # noqa: F81
     first, second, planes = joined_servers
     alice, bob = Member(first, "alice"), Member(second, "bob")
     alice.next("welcome")
-    bob.next("welcome")
+    assert bob.next("welcome")["members"] == ["alice", "bob"]
     alice.send(type="message", text="across processes")
     assert bob.next("message")["text"] == "across processes"
     assert json.loads(http_get(first, "/healthz")[2])["backplane"] == "up"
-    # Redis goes away: local rooms keep working, /healthz says so.
+    # Redis goes away: /healthz and /readyz say so; a message waits for it.
     redis_server.stop()
-    carol = Member(first, "carol")
-    carol.next("welcome")
-    alice.send(type="message", text="local still works")
-    assert carol.next("message")["text"] == "local still works"
     assert planes[0].wait_connected(False, timeout=10)
     status, _, body = http_get(first, "/healthz")
     assert status == 503 and json.loads(body)["status"] == "degraded"
-    # ... and comes back: the backplanes reconnect by themselves.
+    assert http_get(first, "/readyz")[0] == 503
+    alice.send(type="message", text="while redis was away", client_id="m1")
+    # ... and comes back: the backplanes reconnect by themselves, the
+    # message is stored and acknowledged, and bob gets it.
     redis_server.start()
     assert all(plane.wait_connected(True, timeout=30) for plane in planes)
+    assert alice.next("ack")["client_id"] == "m1"
+    assert bob.next("message")["text"] == "while redis was away"
     alice.send(type="message", text="back again")
     assert bob.next("message")["text"] == "back again"
 
 
-def test_a_failed_publish_does_not_stop_the_backplane(joined_servers):
+def test_forged_and_malformed_entries_are_skipped(joined_servers, redis_server):  # noqa: F811
+    import redis
     first, second, planes = joined_servers
-
-    class Broken:
-        def publish(self, *args):
-            raise OSError("publish failed")
-
-    good, planes[0]._client = planes[0]._client, Broken()
     alice, bob = Member(first, "alice"), Member(second, "bob")
     alice.next("welcome")
     bob.next("welcome")
-    alice.send(type="message", text="lost")          # its publish fails
-    assert alice.next("message")["text"] == "lost"    # delivered locally all the same
-    assert planes[0].connected
-    planes[0]._client = good
-    alice.send(type="message", text="delivered")
-    assert bob.next("message")["text"] == "delivered"
+    raw = redis.Redis.from_url(redis_server.url)
+    stream = planes[0].key("lobby", "m")
+    raw.publish("wsframework:chat:lobby", json.dumps({"origin": "x", "event": "boom"}))
+    forged = {"type": "message", "room": "lobby", "nick": "admin", "text": "obey",
+              "time": 1.0}
+    raw.xadd(stream, {"e": json.dumps(forged)}, id=f"{(1 << 52) + 1}-0")   # no signature
+    raw.xadd(stream, {"e": "{not json"}, id=f"{(1 << 52) + 2}-0")
+    raw.xadd(stream, {"x": "y"}, id=f"{(1 << 52) + 3}-0")
+    raw.xadd(planes[0].key("lobby", "p"), {"e": "[" * 5000})
+    raw.hset(planes[0].key("lobby", "who"), "mallory", '|{"nick": "mallory"}')
+    raw.close()
+    alice.send(type="message", text="still delivered")
+    for member in (alice, bob):
+        assert member.next("message")["text"] == "still delivered"
+    assert planes[0].rejected >= 4 and planes[1].rejected >= 4
+    carol = Member(second, "carol")
+    welcome = carol.next("welcome")
+    assert welcome["members"] == ["alice", "bob", "carol"]          # no mallory
+    assert [m["text"] for m in welcome["history"]] == ["still delivered"]
+    assert all(plane.connected for plane in planes)
+
+
+def test_a_dead_reader_is_down(joined_servers):
+    first, second, planes = joined_servers
+    planes[0]._greenlets[0].kill()
+    status, _, body = http_get(first, "/healthz")
+    assert status == 503 and json.loads(body)["backplane"] == "down"
+    assert http_get(first, "/readyz")[0] == 503
 
 
 # ------------------------------------------------------------ hostile clients
@@ -252,14 +271,14 @@ def test_rooms_are_bounded_oldest_empty_room_forgotten_first(chat):
         alice.next("message")
     alice.send(type="join", room="c", nick="alice")    # a third room: "a" goes
     alice.next("welcome")
-    assert sorted(server.service.rooms) == ["b", "c"]
+    assert sorted(server.service.store.rooms) == ["b", "c"]
     bob = Member(server, "bob", room="b")               # "b" kept its history
     assert [m["text"] for m in bob.next("welcome")["history"]] == ["kept in b"]
     bob.send(type="join", room="c", nick="bob")         # "b" is empty again
     bob.next("welcome")
     carol = Member(server, "carol", room="a")           # "b" goes, "a" starts afresh
     assert carol.next("welcome")["history"] == []
-    assert sorted(server.service.rooms) == ["a", "c"]
+    assert sorted(server.service.store.rooms) == ["a", "c"]
 
 
 def test_a_new_room_is_refused_when_every_room_has_members(chat):

@@ -29,7 +29,7 @@ def get(port: int, path: str) -> tuple[int, str]:
 
 
 def test_sigterm_drains_readyz_and_exits(serve):  # noqa: F811
-    server = serve("--port", "0", "--drain-period", "3")
+    server = serve("--port", "0", "--drain-period", "3", "--max-connections-per-ip", "0")
     port = int(server.wait_for(r"chat server on http://127\.0\.0\.1:(\d+)/")[0].group(1))
     assert get(port, "/readyz")[0] == 200
     assert json.loads(get(port, "/healthz")[1])["status"] == "ok"

@@ -5,6 +5,15 @@ Every bot joins a room and talks; every message carries its send time, so
 each bot that receives it measures the delivery latency.  Progress
 (connections up, messages/s, p50/p99 latency) is shown live; a summary is
 printed at the end.
+
+Like the page, a bot reconnects with backoff, joins again with ``since``
+(the newest id it has seen in its room) and its ``resume`` token, and sends
+again what was not acknowledged (each message carries a ``client_id``).
+With ``verify`` (``bots --verify``), every bot keeps the ids it has seen
+and the ids its messages were acknowledged with, and the summary adds the
+completeness of the run: acknowledged messages, delivered, expected
+(every acknowledged message, to every bot of its room that was there when
+it was sent), missing and duplicated.
 """
 
 from __future__ import annotations
@@ -70,6 +79,39 @@ class SwarmStats:
     received: int = 0
     errors: int = 0
     latency: Histogram = field(default_factory=Histogram)
+    acknowledged: int = 0
+    delivered: int = 0
+    expected: int = 0
+    missing: int = 0
+    duplicated: int = 0
+    unrecovered: int = 0
+
+
+class _BotState:
+    """What one bot has seen and sent in its room (kept across reconnections)."""
+
+    __slots__ = ("room", "nick", "start", "seen", "duplicates", "acked", "outbox", "resume",
+                 "newest", "counter")
+
+    def __init__(self, room: str, nick: str) -> None:
+        self.room = room
+        self.nick = nick
+        self.start: int | None = None       # ids above this one are expected
+        self.seen: set[int] = set()
+        self.duplicates = 0
+        self.acked: set[int] = set()
+        self.outbox: dict[str, str] = {}    # client_id → text, not yet acknowledged
+        self.resume: str | None = None
+        self.newest: int | None = None
+        self.counter = 0
+
+
+class _Welcome(Event):
+    """Set by the answer to a join: ``room`` is the welcome's, or None."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.room: str | None = None
 
 
 class Swarm:
@@ -77,25 +119,33 @@ class Swarm:
     second in total, spread over ``rooms`` rooms, for ``duration`` seconds."""
 
     def __init__(self, url: str, count: int = 10, rate: float = 10.0, duration: float = 10.0,
-                 rooms: int = 1, ramp: float = 1.0) -> None:
+                 rooms: int = 1, ramp: float = 1.0, verify: bool = False,
+                 settle: float = 15.0) -> None:
         self.url = url
         self.count = count
         self.rate = rate
         self.duration = duration
         self.rooms = rooms
         self.ramp = ramp
+        self.verify = verify
+        self.settle = settle
         self.stats = SwarmStats()
         self._window = SwarmStats()
         self._stop = Event()
+        self._quiet = Event()               # stop sending (the run is over)
+        self._progress_made = Event()
         self._started = 0.0
+        self.bots: list[_BotState] = []
 
     def run(self, out: TextIO | None = None, interval: float = 1.0) -> SwarmStats:
         """Run the swarm, printing progress to ``out`` every ``interval``."""
         self._started = time.perf_counter()
+        self.bots = [_BotState(f"bots-{n % self.rooms}" if self.rooms > 1 else "lobby",
+                               f"bot{n}") for n in range(self.count)]
         bots = [gevent.spawn(self._bot, n) for n in range(self.count)]
         deadline = self._started + self.ramp + self.duration
         last = self._started
-        while not self._stop.wait(min(interval, max(0.0, deadline - time.perf_counter()))):
+        while not self._quiet.wait(min(interval, max(0.0, deadline - time.perf_counter()))):
             now = time.perf_counter()
             if out is not None:
                 self._progress(out, now - last)
@@ -103,6 +153,9 @@ class Swarm:
             last = now
             if now >= deadline:
                 break
+        self._quiet.set()
+        if self.verify and not self._stop.is_set():
+            self._wait_settled()
         self._stop.set()
         gevent.joinall(bots, timeout=10)
         gevent.killall([bot for bot in bots if not bot.dead], block=False)
@@ -110,13 +163,46 @@ class Swarm:
             self.summary(out)
         return self.stats
 
+    def finish(self) -> None:
+        """End the talking now; the run then settles (with ``verify``) and
+        ends as after its ``duration``."""
+        self._quiet.set()
+
     def stop(self) -> None:
         """End the run early: every bot closes its connection (1000)."""
+        self._quiet.set()
         self._stop.set()
+
+    def completeness(self) -> SwarmStats:
+        """Count acknowledged, delivered, expected, missing and duplicated
+        messages into :attr:`stats` (and return it)."""
+        acked: dict[str, set[int]] = {}
+        for bot in self.bots:
+            acked.setdefault(bot.room, set()).update(bot.acked)
+        stats = self.stats
+        stats.acknowledged = sum(len(ids) for ids in acked.values())
+        stats.delivered = stats.expected = stats.missing = stats.duplicated = 0
+        for bot in self.bots:
+            if bot.start is None:
+                continue
+            wanted = {i for i in acked.get(bot.room, ()) if i > bot.start}
+            stats.delivered += sum(1 for i in bot.seen if i > bot.start)
+            stats.expected += len(wanted)
+            stats.missing += len(wanted - bot.seen)
+            stats.duplicated += bot.duplicates
+        return stats
+
+    def _wait_settled(self) -> None:
+        """After the run: wait (up to ``settle`` seconds) until every
+        acknowledged message reached every bot, or nothing changes."""
+        with gevent.Timeout(self.settle, False):
+            while self.completeness().missing or any(bot.outbox for bot in self.bots):
+                self._progress_made.clear()
+                self._progress_made.wait()
 
     def _bot(self, number: int) -> None:
         gevent.sleep(random.uniform(0, self.ramp))
-        room = f"bots-{number % self.rooms}" if self.rooms > 1 else "lobby"
+        room = self.bots[number].room
         period = self.count / self.rate if self.rate > 0 else None
         attempts = 0
         try:
@@ -134,27 +220,49 @@ class Swarm:
             self.stats.failed += 1
 
     def _talk(self, connection, number: int, room: str, period: float | None) -> None:
-        """One connection's life: join, then a message every ``period``
-        seconds until the swarm stops or the connection is lost."""
+        """One connection's life: join (with ``since`` and ``resume`` after
+        the first time), send again what was not acknowledged, then a
+        message every ``period`` seconds until the run is over or the
+        connection is lost."""
         self.stats.connected += 1
+        bot = self.bots[number]
         lost = Event()
-        connection.on("message", self._on_message)
-        connection.on("close", lambda *_: lost.set())
+        welcomed = _Welcome()
+        connection.on("message", lambda message: self._on_message(bot, welcomed, message))
+        connection.on("close", lambda *_: (lost.set(), welcomed.set()))
         stop_or_lost = [self._stop, lost]
+        quiet_or_lost = [self._quiet, lost]
         try:
-            connection.send(json.dumps({"type": "join", "room": room, "nick": f"bot{number}"}))
-            if period is None:
+            join = {"type": "join", "room": room, "nick": bot.nick}
+            if bot.newest is not None:
+                join["since"] = bot.newest
+            if bot.resume is not None:
+                join["resume"] = bot.resume
+            connection.send(json.dumps(join))
+            welcomed.wait()
+            if welcomed.room is None:
+                # Refused (a nickname still held by this bot's ghost...):
+                # the next connection tries again, after a backoff.
+                connection.close()
+                return
+            for client_id, text in list(bot.outbox.items()):
+                connection.send(json.dumps({"type": "message", "text": text,
+                                            "client_id": client_id}))
+            if period is None or self._quiet.is_set():
                 gevent.wait(stop_or_lost, count=1)
                 return
-            gevent.wait(stop_or_lost, random.uniform(0, period), count=1)
-            sequence = 0
-            while not self._stop.is_set() and connection.connected:
-                sequence += 1
-                text = f"bot{number} #{sequence} t={time.perf_counter():.6f}"
-                connection.send(json.dumps({"type": "message", "text": text}))
+            gevent.wait(quiet_or_lost, random.uniform(0, period), count=1)
+            while not self._quiet.is_set() and connection.connected:
+                bot.counter += 1
+                text = f"bot{number} #{bot.counter} t={time.perf_counter():.6f}"
+                client_id = f"{bot.nick}-{bot.counter}"
+                bot.outbox[client_id] = text
+                connection.send(json.dumps({"type": "message", "text": text,
+                                            "client_id": client_id}))
                 self.stats.sent += 1
                 self._window.sent += 1
-                gevent.wait(stop_or_lost, period, count=1)
+                gevent.wait(quiet_or_lost, period, count=1)
+            gevent.wait(stop_or_lost, count=1)
         except WebSocketError:
             pass                                    # lost while sending: reconnect
         finally:
@@ -163,7 +271,7 @@ class Swarm:
             connection.wait_closed(5)
             self.stats.connected -= 1
 
-    def _on_message(self, message) -> None:
+    def _on_message(self, bot: _BotState, welcomed: "_Welcome", message) -> None:
         try:
             event = json.loads(message.data)
         except (ValueError, TypeError):
@@ -171,8 +279,26 @@ class Swarm:
         kind = event.get("type")
         if kind == "error":
             self.stats.errors += 1
+            welcomed.set()
+        elif kind == "welcome":
+            welcomed.room = event.get("room")
+            bot.resume = event.get("resume", bot.resume)
+            if event.get("recovered") is False:
+                self.stats.unrecovered += 1
+            ids = [m.get("id") for m in event.get("history", ())]
+            if bot.start is None:
+                bot.start = max((i for i in ids if isinstance(i, int)), default=0)
+            for i in ids:
+                self._saw(bot, i)
+            welcomed.set()
+        elif kind == "ack":
+            bot.outbox.pop(event.get("client_id"), None)
+            if isinstance(event.get("id"), int):
+                bot.acked.add(event["id"])
+            self._progress_made.set()
         if kind != "message":
             return
+        self._saw(bot, event.get("id"))
         text = event.get("text", "")
         at = text.rfind(" t=")
         if at < 0:
@@ -181,6 +307,17 @@ class Swarm:
         for stats in (self.stats, self._window):
             stats.received += 1
             stats.latency.add(latency)
+
+    def _saw(self, bot: _BotState, message_id: object) -> None:
+        if not isinstance(message_id, int):
+            return
+        if message_id in bot.seen:
+            bot.duplicates += 1
+        else:
+            bot.seen.add(message_id)
+            if bot.newest is None or message_id > bot.newest:
+                bot.newest = message_id
+        self._progress_made.set()
 
     def _progress(self, out: TextIO, elapsed: float) -> None:
         window = self._window
@@ -208,6 +345,12 @@ class Swarm:
             f"errors {stats.errors}; delivery latency p50 {_ms(stats.latency.percentile(0.5))}, "
             f"p99 {_ms(stats.latency.percentile(0.99))}, "
             f"max {_ms(stats.latency.percentile(1.0))}\n")
+        if self.verify:
+            self.completeness()
+            out.write(f"completeness: acknowledged {stats.acknowledged}, "
+                      f"delivered {stats.delivered}, expected {stats.expected}, "
+                      f"missing {stats.missing}, duplicated {stats.duplicated}, "
+                      f"welcomes not recovered {stats.unrecovered}\n")
         out.flush()
 
 
@@ -215,7 +358,10 @@ def _ms(seconds: float | None) -> str:
     return "     -" if seconds is None else f"{seconds * 1000:6.1f} ms"
 
 
-def main(url: str, count: int, rate: float, duration: float, rooms: int) -> int:
-    swarm = Swarm(url, count, rate, duration, rooms)
+def main(url: str, count: int, rate: float, duration: float, rooms: int,
+         verify: bool = False) -> int:
+    swarm = Swarm(url, count, rate, duration, rooms, verify=verify)
     stats = swarm.run(sys.stderr)
-    return 0 if stats.failed == 0 else 1
+    if stats.failed or (verify and (stats.missing or stats.duplicated)):
+        return 1
+    return 0

@@ -71,6 +71,8 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         ("redis", "url"): args.redis,
         ("server", "log_format"): args.log_format, ("server", "metrics"): args.metrics,
         ("server", "drain_period"): args.drain_period,
+        ("server", "max_connections_per_ip"): args.max_connections_per_ip,
+        ("redis", "secret"): args.redis_secret,
     }
     settings: dict[str, dict[str, Any]] = {}
     for (section, key), value in mapping.items():
@@ -129,11 +131,17 @@ def _build_server(settings: dict[str, dict[str, Any]], listener: Any = None):
         if listener is None and server_settings["unix_socket"]:
             from .unix import unix_listener
             listener = unix_listener(_where(server_settings), 1024)
+        chat = settings["chat"]
+        websocket = dict(settings["websocket"])
+        websocket.setdefault("max_connections_per_ip",
+                             server_settings["max_connections_per_ip"] or None)
         return ChatServer(server_settings["host"], server_settings["port"],
-                          history=settings["chat"]["history"],
-                          max_text=settings["chat"]["max_text"],
-                          max_rooms=settings["chat"]["max_rooms"],
-                          ssl_context=context, listener=listener, **settings["websocket"])
+                          history=chat["history"], history_bytes=chat["history_bytes"],
+                          max_text=chat["max_text"], max_rooms=chat["max_rooms"],
+                          rate=chat["rate"], burst=chat["burst"],
+                          resend_window=chat["resend_window"],
+                          allowed_origins=chat["allowed_origins"],
+                          ssl_context=context, listener=listener, **websocket)
     except OSError as exc:
         raise SettingsError(f"cannot listen on {_where(server_settings)}: "
                             f"{exc.strerror or exc}") from None
@@ -172,8 +180,11 @@ def _serve_one(settings: dict[str, dict[str, Any]], chat: Any) -> int:
     server_settings = settings["server"]
     if settings["redis"]["url"]:
         from .chat.backplane import RedisBackplane
-        chat.backplane = RedisBackplane(chat.service, settings["redis"]["url"],
-                                        prefix=settings["redis"]["channel_prefix"])
+        redis = settings["redis"]
+        chat.backplane = RedisBackplane(chat.service, redis["url"],
+                                        prefix=redis["channel_prefix"], secret=redis["secret"],
+                                        presence_ttl=settings["chat"]["presence_ttl"],
+                                        cluster=redis["cluster"])
         chat.backplane.start()
     chat.start()
     scheme = "https" if server_settings["certfile"] else "http"
@@ -307,9 +318,11 @@ def _run_bots(args: argparse.Namespace) -> int:
 
     _logging(args.log_level or "WARNING")
     swarm = Swarm(args.url, count=args.count, rate=args.rate, duration=args.duration,
-                  rooms=args.rooms, ramp=args.ramp)
+                  rooms=args.rooms, ramp=args.ramp, verify=args.verify)
     stats = swarm.run(sys.stderr)
-    return 0 if stats.failed == 0 else 1
+    if stats.failed or (args.verify and (stats.missing or stats.duplicated)):
+        return 1
+    return 0
 
 
 # ---------------------------------------------------------------- helpers
@@ -368,7 +381,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-text", type=int, help="longest message text [chat.max_text]")
     serve.add_argument("--max-rooms", type=int,
                        help="rooms kept, empty ones with history included [chat.max_rooms]")
-    serve.add_argument("--redis", metavar="URL", help="Redis backplane, redis://... [redis.url]")
+    serve.add_argument("--redis", metavar="URL",
+                       help="keep the chat's state in Redis, redis://... [redis.url]")
+    serve.add_argument("--redis-secret", metavar="SECRET",
+                       help="sign what the workers write to Redis [redis.secret]")
+    serve.add_argument("--max-connections-per-ip", type=int, metavar="N",
+                       help="connections one address may hold, 0: no limit "
+                            "[server.max_connections_per_ip]")
     serve.set_defaults(run=_run_serve)
 
     client = commands.add_parser("client", help="an interactive terminal client (like wscat)")
@@ -387,6 +406,9 @@ def _parser() -> argparse.ArgumentParser:
     bots.add_argument("--rooms", type=_positive_int, default=1, help="rooms to spread over (1)")
     bots.add_argument("--ramp", type=float, default=1.0,
                       help="seconds over which the bots connect (1)")
+    bots.add_argument("--verify", action="store_true",
+                      help="track ids and acknowledgements; report missing and duplicated "
+                           "messages (exit 1 if any)")
     bots.add_argument("--log-level", default=None)
     bots.set_defaults(run=_run_bots)
 

@@ -39,15 +39,37 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # Seconds over which SIGTERM closes the open connections (1001)
         # before the process exits; SIGINT closes them at once.
         "drain_period": 10.0,
+        # WebSocket connections one client address may hold (0: no limit):
+        # one address cannot take every room and lock everyone else out.
+        "max_connections_per_ip": 100,
     },
     "chat": {
         "history": 50,
+        # Bytes of history a room keeps at most (the oldest messages go first).
+        "history_bytes": 65536,
         "max_text": 4000,
         "max_rooms": 1000,
+        # Messages a connection may send per second, and at once.
+        "rate": 10.0,
+        "burst": 20,
+        # Seconds a message's client_id is remembered: a resend within it
+        # is acknowledged with the first id, not stored twice.
+        "resend_window": 300.0,
+        # Pages of other origins allowed to connect to /ws (the page's own
+        # origin always is, and so are clients sending no Origin).
+        "allowed_origins": [],
+        # Seconds a stopped worker's members stay listed (heartbeats every third).
+        "presence_ttl": 15.0,
     },
     "redis": {
         "url": None,
+        # Prefix of every key the chat keeps in Redis.
         "channel_prefix": "wsframework:chat:",
+        # Shared by the workers: signs every entry (HMAC-SHA256), so that
+        # whoever can write to Redis without it cannot post as a member.
+        "secret": None,
+        # The url is a node of a Redis Cluster.
+        "cluster": False,
     },
     # Any WebSocketServer config key (see the README), e.g.
     # max_received_message_size or keepalive_interval.
@@ -83,6 +105,22 @@ def _seconds(value: Any) -> str | None:
     return None
 
 
+def _number(low: float, high: float) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not low <= value <= high:
+            return f"must be a number from {low:g} to {high:g}"
+        return None
+    return check
+
+
+def _origins(value: Any) -> str | None:
+    if not isinstance(value, list) or not all(
+            isinstance(item, str) and item.startswith(("http://", "https://")) for item in value):
+        return "must be a list of origins like \"https://chat.example.com\""
+    return None
+
+
 def _choice(*choices: str) -> Callable[[Any], str | None]:
     return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
 
@@ -97,10 +135,14 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
                "workers": _integer(1, 256),
                "certfile": _optional_string, "keyfile": _optional_string, "log_level": _level,
                "log_format": _choice("text", "json"), "metrics": _bool,
-               "drain_period": _seconds},
-    "chat": {"history": _integer(0, 100000), "max_text": _integer(1, 10_000_000),
-             "max_rooms": _integer(1, 10_000_000)},
-    "redis": {"url": _optional_string, "channel_prefix": _string},
+               "drain_period": _seconds, "max_connections_per_ip": _integer(0, 10_000_000)},
+    "chat": {"history": _integer(0, 100000), "history_bytes": _integer(1024, 1 << 30),
+             "max_text": _integer(1, 10_000_000), "max_rooms": _integer(1, 10_000_000),
+             "rate": _number(0.1, 1e6), "burst": _integer(1, 1_000_000),
+             "resend_window": _seconds, "allowed_origins": _origins,
+             "presence_ttl": _number(1, 3600)},
+    "redis": {"url": _optional_string, "channel_prefix": _string,
+              "secret": _optional_string, "cluster": _bool},
 }
 
 

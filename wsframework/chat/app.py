@@ -94,12 +94,20 @@ def make_wsgi_app(health: Callable[[], dict], ready: Callable[[], dict] | None =
 
 class ChatServer:
     """The chat server of one process: pywsgi for HTTP, a mounted
-    WebSocketServer for ``/ws`` (subprotocol ``chat``)."""
+    WebSocketServer for ``/ws`` (subprotocol ``chat``).  ``backplane`` is
+    None (the state is this process's) or a started
+    :class:`~wsframework.chat.backplane.RedisBackplane`; see
+    :class:`~wsframework.chat.service.ChatService` for the chat's keys."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, *, history: int = 50,
-                 max_text: int = 4000, max_rooms: int = 1000, ssl_context: Any = None,
+                 max_text: int = 4000, max_rooms: int = 1000, history_bytes: int = 65536,
+                 rate: float = 10.0, burst: int = 20, resend_window: float = 300.0,
+                 allowed_origins: Iterable[str] = (), ssl_context: Any = None,
                  listener: Any = None, **websocket_config: Any) -> None:
-        self.service = ChatService(history=history, max_text=max_text, max_rooms=max_rooms)
+        self.service = ChatService(history=history, max_text=max_text, max_rooms=max_rooms,
+                                   history_bytes=history_bytes, rate=rate, burst=burst,
+                                   resend_window=resend_window,
+                                   allowed_origins=allowed_origins)
         self.backplane: Any = None
         # The TLS handshake happens on the first read, under the handler's
         # handshake_timeout (see WebSocketHandler.handle_one_request).
@@ -131,7 +139,8 @@ class ChatServer:
         return f"http://{self.http.server_host}:{self.port}/"
 
     def health(self) -> dict:
-        """``/healthz``: ok unless the backplane is configured and down."""
+        """``/healthz``: ok unless the backplane is configured and down (its
+        reader disconnected, or dead)."""
         backplane = "none" if self.backplane is None else (
             "up" if self.backplane.connected else "down")
         return {"status": "ok" if backplane != "down" else "degraded",

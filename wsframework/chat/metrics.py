@@ -36,7 +36,7 @@ class ChatMetrics:
                            "1 when the Redis backplane is configured and up, 0 when down.",
                            multiprocess_mode="livemin", **kw),
                 prom.Histogram("wsframework_chat_backplane_lag_seconds",
-                               "Time from another worker's publish to delivery here.",
+                               "Time from a message's time (any worker's) to its delivery here.",
                                buckets=_LAG_BUCKETS, **kw),
             )
         self.rooms, self.members, self.backplane_up, self.lag = series

@@ -4,8 +4,12 @@
  * messages (see wsframework/chat/service.py for the protocol).  After an
  * unexpected close it reconnects with exponential backoff (0.5 s doubling
  * to 10 s at most, minus up to 25 % jitter) and joins the same room with
- * the same nickname again.  User text only ever reaches the page through
- * textContent.
+ * the same nickname again, with "since": the id of the last message it
+ * shows, so that the welcome brings exactly what it missed.  Every message
+ * it sends carries a client_id and stays in the outbox until the server
+ * acknowledges it; the outbox is sent again after a reconnection (the
+ * server stores a resend once).  Messages are shown once, by id.  User
+ * text only ever reaches the page through textContent.
  */
 (function () {
   "use strict";
@@ -50,7 +54,11 @@
   var reconnectTimer = null;
   var lostNotice = false;     // "connection lost" shown for this outage
   var members = [];
-  var seen = new Set();       // messages already on the page
+  var seen = new Set();       // messages already on the page (room|id)
+  var lastId = null;          // {room, id}: the newest message id shown
+  var outbox = [];            // [{room, client_id, text, li}] sent, not yet acknowledged
+  var counter = 0;
+  var resume = null;          // the last welcome's token: a rejoin keeps the nickname
 
   // ------------------------------------------------------------ storage
   function loadNick() {
@@ -151,8 +159,17 @@
     return true;
   }
 
+  function newClientId() {
+    counter += 1;
+    var random = Math.random().toString(36).slice(2, 10);
+    return Date.now().toString(36) + "-" + random + "-" + counter;
+  }
+
   function sendJoin() {
-    if (send({ type: "join", room: wanted.room, nick: wanted.nick })) {
+    var join = { type: "join", room: wanted.room, nick: wanted.nick };
+    if (lastId && lastId.room === wanted.room) join.since = lastId.id;
+    if (resume) join.resume = resume;
+    if (send(join)) {
       pendingJoin = true;
       updateControls();
     }
@@ -179,6 +196,7 @@
       case "renamed":
         if (!forOtherRoom) onRenamed(msg);
         break;
+      case "ack": onAck(msg); break;
       case "error": onError(String(msg.error || "error")); break;
       default: break;
     }
@@ -190,14 +208,22 @@
     inRoom = true;
     attempts = 0;
     current = { room: String(msg.room), nick: String(msg.nick) };
+    if (typeof msg.resume === "string") resume = msg.resume;
     wanted = { room: current.room, nick: current.nick };
     saveNick(current.nick);
     if (!sameRoom) {
       el.messages.replaceChildren();
       seen.clear();
+      lastId = null;
+      outbox = outbox.filter(function (item) { return item.room === current.room; });
       addNotice("You joined #" + current.room + " as " + current.nick);
     } else if (lostNotice) {
       addNotice("Reconnected");
+    }
+    // "true": the history is exactly what was missed since the last id shown.
+    el.messages.setAttribute("data-recovered", String(msg.recovered));
+    if (msg.recovered === false) {
+      addNotice("Some messages of the outage could not be recovered", null, "error");
     }
     lostNotice = false;
     members = Array.isArray(msg.members) ? msg.members.map(String) : [current.nick];
@@ -211,6 +237,24 @@
     }
     showChat();
     updateControls();
+    // What was sent but never acknowledged goes again (stored once).
+    outbox.forEach(function (item) {
+      if (item.room === current.room) {
+        send({ type: "message", text: item.text, client_id: item.client_id });
+      }
+    });
+  }
+
+  function settle(clientId) {
+    outbox = outbox.filter(function (item) {
+      if (item.client_id !== clientId) return true;
+      if (item.li && item.li.parentNode) item.li.parentNode.removeChild(item.li);
+      return false;
+    });
+  }
+
+  function onAck(msg) {
+    if (typeof msg.client_id === "string") settle(msg.client_id);
   }
 
   function onRenamed(msg) {
@@ -272,11 +316,15 @@
 
   function addMessage(msg) {
     if (!msg || typeof msg !== "object") return;
-    if (msg.id !== undefined && msg.id !== null) {
-      var key = msg.id + "|" + msg.time + "|" + msg.nick;
+    if (typeof msg.client_id === "string") settle(msg.client_id);
+    if (typeof msg.id === "number" && current) {
+      var key = current.room + "|" + msg.id;
       if (seen.has(key)) return;
       seen.add(key);
       if (seen.size > 4 * MAX_ITEMS) seen = new Set(Array.from(seen).slice(-2 * MAX_ITEMS));
+      if (!lastId || lastId.room !== current.room || msg.id > lastId.id) {
+        lastId = { room: current.room, id: msg.id };
+      }
     }
     var own = current !== null && msg.nick === current.nick;
     var li = document.createElement("li");
@@ -289,6 +337,21 @@
     text.textContent = String(msg.text);
     li.append(nick, timeElement(msg.time), text);
     append(li, own);
+  }
+
+  function addPending(text) {
+    // Shown greyed until the server has it (then the message itself shows).
+    var li = document.createElement("li");
+    li.className = "pending";
+    var nick = document.createElement("span");
+    nick.className = "nick";
+    nick.textContent = current ? current.nick : "";
+    var body = document.createElement("span");
+    body.className = "text";
+    body.textContent = text;
+    li.append(nick, body);
+    append(li, true);
+    return li;
   }
 
   function addNotice(text, seconds, extraClass) {
@@ -410,6 +473,8 @@
     renderMembers();
     el.messages.replaceChildren();
     seen.clear();
+    lastId = null;
+    outbox = [];
     document.title = "wsframework chat";
     showJoin();
     el.nick.focus();
@@ -442,7 +507,12 @@
     }
     if (text.charAt(0) === "/") text = text.slice(1);
     if (!inRoom) return;      // keep the text until we are back
-    if (send({ type: "message", text: text })) el.text.value = "";
+    var item = { room: current.room, client_id: newClientId(), text: text, li: null };
+    if (send({ type: "message", text: text, client_id: item.client_id })) {
+      el.text.value = "";
+      item.li = addPending(text);
+      outbox.push(item);
+    }
   });
 
   window.addEventListener("online", reconnectNow);
