@@ -143,6 +143,7 @@ def test_deep_json_gets_an_error_and_the_connection_lives(chat):  # noqa: F811
     assert say(member, "still here") > 0
 
 
+@pytest.mark.expect_errors(r"failed to handle a message; closing \(1011\)")
 def test_a_failure_handling_a_message_closes_that_connection_with_1011(
         chat, monkeypatch):  # noqa: F811
     server = chat()

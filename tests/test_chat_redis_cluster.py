@@ -62,7 +62,8 @@ def redis_cluster(tmp_path):
             node.stop()
 
 
-def test_the_chat_on_a_redis_cluster(chat, redis_cluster):  # noqa: F811
+def test_the_chat_on_a_redis_cluster(redis_cluster, chat):  # noqa: F811
+    # The cluster first: it is torn down last, after the chat servers.
     from redis.cluster import RedisCluster
 
     from wsframework.chat.backplane import RedisBackplane

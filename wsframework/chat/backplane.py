@@ -232,7 +232,8 @@ class RedisBackplane(ChatStore):
         self._redis = redis
         #: What "Redis is unreachable, try again" looks like.
         self._unreachable = (redis.ConnectionError, redis.TimeoutError, OSError,
-                             redis.exceptions.ClusterDownError)
+                             redis.exceptions.ClusterDownError,
+                             redis.exceptions.RedisClusterException)
         self.url = url
         self.prefix = prefix
         self.secret = secret.encode() if secret else None
@@ -522,7 +523,7 @@ class RedisBackplane(ChatStore):
                 self._set_up(True)
                 delay = 0.1
                 self._read(reader, reader_id)
-            except (self._redis.RedisError, OSError) as exc:
+            except (self._redis.RedisError, *self._unreachable) as exc:
                 if self._up:
                     logger.warning("backplane down (%s); catching up when it is back", exc)
                 self._set_up(False)
