@@ -210,14 +210,9 @@ def _serve_one(settings: dict[str, dict[str, Any]], chat: Any) -> int:
 def _remove_unix_socket(server_settings: dict[str, Any]) -> None:
     """The socket file of ``--unix`` goes with the server (the workers'
     supervisor removes it once they have all stopped)."""
-    import stat
-    path = server_settings["unix_socket"]
-    if path:
-        try:
-            if stat.S_ISSOCK(os.stat(path).st_mode):
-                os.unlink(path)
-        except OSError:
-            pass
+    if server_settings["unix_socket"]:
+        from .unix import remove_socket_path
+        remove_socket_path(server_settings["unix_socket"])
 
 
 def _run_serve(args: argparse.Namespace) -> int:

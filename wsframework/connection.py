@@ -41,6 +41,7 @@ from .extensions import Extension
 from .frame import (MAX_CONTROL_PAYLOAD, WebSocketFrame, encode_close_payload, encode_frame,
                     encode_header)
 from .message import WebSocketMessage
+from .metrics import utf8_length
 from .parser import FrameParser
 from .streams import BufferedReader
 from .timerwheel import wheel_for
@@ -140,8 +141,7 @@ _RTT = struct.Struct("!d")
 def _count_in(metrics, message: "WebSocketMessage") -> None:
     """Count a received message (payload bytes: UTF-8 for text)."""
     if message.type == "utf8":
-        text = message.utf8_data
-        metrics.on_message_in(False, len(text) if text.isascii() else len(text.encode()))
+        metrics.on_message_in(False, utf8_length(message.utf8_data))
     else:
         metrics.on_message_in(True, len(message.binary_data))
 

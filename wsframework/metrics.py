@@ -153,8 +153,7 @@ class ServerMetrics:
         with self.time_broadcast():
             sent = broadcast(connections, message)
         binary = not isinstance(message, str)
-        self.on_message_out(binary, len(message) if binary or message.isascii()
-                            else len(message.encode("utf-8")), sent)
+        self.on_message_out(binary, len(message) if binary else utf8_length(message), sent)
         return sent
 
     def time_broadcast(self) -> "_Timer":
@@ -204,6 +203,11 @@ def close_code_label(code: int) -> str:
     if 4000 <= code <= 4999:
         return "4xxx"
     return "other"
+
+
+def utf8_length(text: str) -> int:
+    """Bytes of ``text`` in UTF-8, without encoding it when it is ASCII."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 class _Timer:

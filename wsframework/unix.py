@@ -63,11 +63,16 @@ def remove_socket_file(sock) -> None:
     except OSError:
         return
     if isinstance(path, str) and path:
-        try:
-            if stat.S_ISSOCK(os.stat(path).st_mode):
-                os.unlink(path)
-        except OSError:
-            pass
+        remove_socket_path(path)
+
+
+def remove_socket_path(path: str) -> None:
+    """Remove ``path`` if it is a socket file (never a regular file)."""
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def unix_connect(path: str, timeout: float | None) -> gsocket.socket:
