@@ -45,6 +45,7 @@ HEADLINE = {
     "bulk_16m": ("mb_per_s", "MB/s", True),
     "fanout": ("deliveries_per_s", "deliveries/s", True),
     "idle": ("rss_kib_per_conn", "RSS KiB/conn", False),
+    "echo_rtt_5k": ("msgs_per_s", "msgs/s", True),
 }
 SCENARIOS = list(HEADLINE)
 

@@ -40,18 +40,20 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REGISTRY = BENCH / "servers" / "registry.txt"
 CLIENT_SRC = BENCH / "wsload" / "wsload.c"
+LIMIT_SRC = BENCH / "servers" / "limit_server.c"
 PROJECT = BENCH.parent
 # Everything the runner writes (node_modules, the built client, results, logs) goes to a
 # writable work folder, so this folder itself may be read-only.
 WORK = Path(os.environ.get("BENCH_HOME") or Path(os.environ.get("TMPDIR", "/tmp")) / "wsbench")
 CLIENT = WORK / "wsload"
+LIMIT = WORK / "limit_server"
 DEFAULT_OUT = WORK / "results" / "results.jsonl"
 PORTS = range(9300, 9400)
 VENV = Path(os.environ.get("BENCH_VENV", "/tmp/bench-venv"))
 WSF_VENV = Path(os.environ.get("BENCH_WSF_VENV", "/tmp/bench-wsf-venv"))
 NODE = os.environ.get("BENCH_NODE", "node")
 
-SCENARIOS = ["echo_rtt", "echo_pipelined", "bulk_1m", "bulk_16m", "fanout", "idle"]
+SCENARIOS = ["echo_rtt", "echo_pipelined", "bulk_1m", "bulk_16m", "fanout", "idle", "echo_rtt_5k"]
 
 
 def client_args(scenario: str, a: argparse.Namespace) -> list[str]:
@@ -59,6 +61,9 @@ def client_args(scenario: str, a: argparse.Namespace) -> list[str]:
     timed = ["--duration", str(a.duration), "--warmup", str(a.warmup)]
     if scenario == "echo_rtt":
         return ["echo_rtt", "--conns", str(a.conns), "--size", "32", *timed]
+    if scenario == "echo_rtt_5k":
+        # cost as work grows: the same closed loops on many more connections
+        return ["echo_rtt", "--conns", str(a.many_conns), "--size", "32", *timed]
     if scenario == "echo_pipelined":
         return ["echo_pipelined", "--window", str(a.window), "--size", "32", *timed]
     if scenario == "bulk_1m":
@@ -94,7 +99,7 @@ def load_registry() -> dict[str, dict]:
 
 def server_argv(template: str, port: int, project: Path) -> list[str]:
     cmd = template.format(port=port, python=VENV / "bin" / "python", node=NODE, project=project,
-                          wsf_python=WSF_VENV / "bin" / "python")
+                          wsf_python=WSF_VENV / "bin" / "python", bench_home=WORK)
     return shlex.split(cmd)
 
 
@@ -189,6 +194,21 @@ def loadavg() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
+def wait_quiet(limit: float, timeout: float) -> float:
+    """Wait until the machine's CPU use over one second (nothing of ours runs
+    then) is below ``limit`` % of one core, at most ``timeout`` s; return it."""
+    deadline = time.monotonic() + timeout
+    hz = os.sysconf("SC_CLK_TCK")
+    while True:
+        t0 = cpu_times()
+        time.sleep(1)
+        t1 = cpu_times()
+        busy = 100 * sum(sum(t1[k][i] - t0[k][i] for i in (0, 1, 2, 5, 6)) for k in t1) / hz
+        if busy <= limit or time.monotonic() > deadline:
+            return busy
+        time.sleep(2)
+
+
 def children_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -209,11 +229,13 @@ def raise_nofile() -> int:
 # --------------------------------------------------------------------------- environment
 
 def build_client() -> None:
-    if CLIENT.exists() and CLIENT.stat().st_mtime >= CLIENT_SRC.stat().st_mtime:
-        return
+    """Build the load client and the limit server when missing or older than their source."""
     cc = os.environ.get("CC", "cc")
     WORK.mkdir(parents=True, exist_ok=True)
-    subprocess.run([cc, "-O2", "-Wall", "-o", str(CLIENT), str(CLIENT_SRC), "-lm"], check=True)
+    for binary, src in ((CLIENT, CLIENT_SRC), (LIMIT, LIMIT_SRC)):
+        if binary.exists() and binary.stat().st_mtime >= src.stat().st_mtime:
+            continue
+        subprocess.run([cc, "-O2", "-Wall", "-o", str(binary), str(src), "-lm"], check=True)
 
 
 def venv_versions(py: Path, prefix: str = "") -> dict:
@@ -374,7 +396,8 @@ def run_one(name: str, template: str, scenario: str, rep: int, a, ports: Ports, 
 
 def summary_line(rec: dict) -> str:
     r = rec.get("result") or {}
-    keys = {"echo_rtt": ("msgs_per_s", "p99_us"), "echo_pipelined": ("msgs_per_s",),
+    keys = {"echo_rtt": ("msgs_per_s", "p99_us"), "echo_rtt_5k": ("msgs_per_s", "p99_us"),
+            "echo_pipelined": ("msgs_per_s",),
             "bulk_1m": ("mb_per_s",), "bulk_16m": ("mb_per_s",),
             "fanout": ("deliveries_per_s", "round_p99_ms"),
             "idle": ("handshakes_per_s", "rss_kib_per_conn")}[rec["scenario"]]
@@ -403,6 +426,7 @@ def main(argv=None) -> int:
     p.add_argument("--duration", type=float, default=5, help="measured seconds per timed scenario (5)")
     p.add_argument("--warmup", type=float, default=1, help="unmeasured seconds before each window (1)")
     p.add_argument("--conns", type=int, default=50, help="echo_rtt connections (50)")
+    p.add_argument("--many-conns", type=int, default=5000, help="echo_rtt_5k connections (5000)")
     p.add_argument("--window", type=int, default=200, help="echo_pipelined messages in flight (200)")
     p.add_argument("--fanout-clients", type=int, default=1000, help="fanout clients (1000)")
     p.add_argument("--rounds", type=int, default=50, help="fanout measured rounds (50)")
@@ -413,6 +437,14 @@ def main(argv=None) -> int:
     p.add_argument("--settle", type=float, default=0.3, help="pause after the server listens (0.3 s)")
     p.add_argument("--start-timeout", type=float, default=30)
     p.add_argument("--client-timeout", type=float, default=240)
+    p.add_argument("--max-other", type=float, metavar="PCT",
+                   help="wait (at most --quiet-timeout s) until other processes use less than PCT%% "
+                        "of one core before each measurement, and measure again (at most --retries "
+                        "times) when they took more during it; the disturbed record stays in the "
+                        "file marked `superseded` and table.py leaves it out")
+    p.add_argument("--quiet-timeout", type=float, default=120,
+                   help="with --max-other: longest wait for a quiet machine, s (120)")
+    p.add_argument("--retries", type=int, default=2, help="with --max-other: at most this many (2)")
     p.add_argument("--baseline", default="websockets", help="baseline column of the final table")
     p.add_argument("--no-table", action="store_true", help="do not print the table at the end")
     p.add_argument("--no-skip", action="store_true", help="ignore the skip= lists of the registry")
@@ -469,8 +501,9 @@ def main(argv=None) -> int:
         "servers": {n: servers[n]["cmd"] for n in names}, "scenarios": scen, "reps": a.reps,
         "skipped": {n: servers[n]["skip"] for n in names if servers[n]["skip"]},
         "pinning": {"server_cpu": a.server_cpu, "client_cpu": a.client_cpu},
-        "params": {k: getattr(a, k) for k in ("duration", "warmup", "conns", "window", "fanout_clients",
-                                              "rounds", "idle_conns", "hold")},
+        "params": {k: getattr(a, k) for k in ("duration", "warmup", "conns", "many_conns", "window",
+                                              "fanout_clients", "rounds", "idle_conns", "hold",
+                                              "max_other")},
         "nofile": nofile, "loadavg": loadavg(), "versions": versions(a.project if uses_wsf else None),
         "project": str(a.project), "note": a.note,
     }
@@ -487,11 +520,22 @@ def main(argv=None) -> int:
             for scenario in scen:
                 if scenario in servers[name]["skip"] and not a.no_skip:
                     continue
-                rec = run_one(name, servers[name]["cmd"], scenario, rep, a, ports, logdir, run_id)
+                for attempt in range(a.retries + 1):
+                    if a.max_other is not None:
+                        wait_quiet(a.max_other, a.quiet_timeout)
+                    rec = run_one(name, servers[name]["cmd"], scenario, rep, a, ports, logdir, run_id)
+                    other = (rec.get("env") or {}).get("other_cpu_pct")
+                    disturbed = (a.max_other is not None and rec["ok"] and other is not None
+                                 and other > a.max_other and attempt < a.retries)
+                    if disturbed:
+                        rec["superseded"] = f"other processes took {other:.0f}% > {a.max_other:g}%"
+                    with open(a.out, "a") as f:
+                        f.write(json.dumps(rec) + "\n")
+                    print(summary_line(rec) + ("  (disturbed: measuring again)" if disturbed else ""),
+                          flush=True)
+                    if not disturbed:
+                        break
                 failures += not rec["ok"]
-                with open(a.out, "a") as f:
-                    f.write(json.dumps(rec) + "\n")
-                print(summary_line(rec), flush=True)
 
     if not a.no_table:
         import table

@@ -2,7 +2,7 @@
 # setup.sh - install what the benchmark needs; idempotent and quick when done.
 #   - a Python venv ($BENCH_VENV, default /tmp/bench-venv) with requirements.txt
 #   - the Node servers' packages (package-lock.json) into $BENCH_HOME/node_modules
-#   - the C load client, $BENCH_HOME/wsload
+#   - the C load client, $BENCH_HOME/wsload, and the limit server, $BENCH_HOME/limit_server
 # BENCH_HOME (default ${TMPDIR:-/tmp}/wsbench) takes everything written, so this folder
 # may be read-only.
 # Needs python3 (with venv), node + npm, a C compiler (installed with apt-get if missing).
@@ -35,5 +35,9 @@ fi
 if [ ! -x "$WORK/wsload" ] || [ wsload/wsload.c -nt "$WORK/wsload" ]; then
     log "building $WORK/wsload"
     cc -O2 -Wall -o "$WORK/wsload" wsload/wsload.c -lm
+fi
+if [ ! -x "$WORK/limit_server" ] || [ servers/limit_server.c -nt "$WORK/limit_server" ]; then
+    log "building $WORK/limit_server"
+    cc -O2 -Wall -o "$WORK/limit_server" servers/limit_server.c
 fi
 log "ready: venv $VENV, node $(node --version), $WORK/wsload"

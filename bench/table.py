@@ -41,6 +41,14 @@ def key(k: str):
     return lambda r: r.get(k)
 
 
+def per_core(k: str):
+    """result[k] per core of server CPU: the work one fully busy core would do."""
+    def f(r: dict):
+        v, pct = r.get(k), r.get("server_cpu_pct")
+        return v / (pct / 100) if isinstance(v, (int, float)) and pct else None
+    return f
+
+
 def mib(k: str):
     return lambda r: r[k] / 1024 if isinstance(r.get(k), (int, float)) else None
 
@@ -54,6 +62,17 @@ METRICS: dict[str, list] = {
         ("msgs/s ^", key("msgs_per_s"), "hi", "{:,.0f}"),
         ("p50 latency us v", key("p50_us"), "lo", "{:,.0f}"),
         ("p99 latency us v", key("p99_us"), "lo", "{:,.0f}"),
+        ("msgs/s per server core ^", per_core("msgs_per_s"), "hi", "{:,.0f}"),
+        ("server CPU-s/100k msgs v", per("messages", 1e5), "lo", "{:.2f}"),
+        ("server CPU %", key("server_cpu_pct"), None, "{:.0f}"),
+        PEAK_RSS,
+        ("client CPU %", key("client_cpu_pct"), None, "{:.0f}"),
+    ],
+    "echo_rtt_5k": [
+        ("msgs/s ^", key("msgs_per_s"), "hi", "{:,.0f}"),
+        ("p50 latency us v", key("p50_us"), "lo", "{:,.0f}"),
+        ("p99 latency us v", key("p99_us"), "lo", "{:,.0f}"),
+        ("msgs/s per server core ^", per_core("msgs_per_s"), "hi", "{:,.0f}"),
         ("server CPU-s/100k msgs v", per("messages", 1e5), "lo", "{:.2f}"),
         ("server CPU %", key("server_cpu_pct"), None, "{:.0f}"),
         PEAK_RSS,
@@ -108,7 +127,12 @@ TITLES = {
     "bulk_16m": "bulk_16m: 1 connection, 16 MiB binary round trips",
     "fanout": "fanout: {fanout_clients} clients, {rounds} rounds of 32 B text to all",
     "idle": "idle: {idle_conns} connections opened and held",
+    "echo_rtt_5k": "echo_rtt_5k: {many_conns} connections, closed loop, 32 B text",
 }
+DEFAULT_PARAMS = {"conns": 50, "many_conns": 5000, "window": 200, "fanout_clients": 1000,
+                  "rounds": 50, "idle_conns": 10000}
+# client CPU at or above this (% of its one core): the load client may be what limits
+CLIENT_BOUND_PCT = 85
 
 
 def load(path: Path, runs: str):
@@ -134,6 +158,8 @@ def collect(results: list[dict]):
     """{(server, scenario): {"ok": [result...], "failed": [error...]}}"""
     cells: dict = {}
     for r in results:
+        if r.get("superseded"):
+            continue                    # measured again (run.py --max-other)
         c = cells.setdefault((r["server"], r["scenario"]), {"ok": [], "failed": []})
         if r.get("ok"):
             env = r.get("env") or {}
@@ -173,8 +199,7 @@ def tables(metas, results, servers, baseline, md=False, spread=False) -> str:
     blocks = []
     for s in scen_present:
         header = ["" if md else ""] + servers
-        title = TITLES[s].format(**{**{"conns": 50, "window": 200, "fanout_clients": 1000,
-                                       "rounds": 50, "idle_conns": 10000}, **params})
+        title = TITLES[s].format(**{**DEFAULT_PARAMS, **params})
         rows = [[title if not md else "metric"] + [f"{sv}" for sv in servers]]
         for label, fn, better, fmt in METRICS[s]:
             base = None
@@ -216,7 +241,70 @@ ROWS = {
     "bulk_16m": ["MB/s echoed ^", "server CPU %", "server peak RSS MiB"],
     "fanout": ["deliveries/s ^", "round p50 ms v", "round p99 ms v", "server CPU %", "server peak RSS MiB"],
     "idle": ["RSS KiB/conn v", "handshakes/s ^", "server CPU %", "server peak RSS MiB"],
+    "echo_rtt_5k": ["msgs/s ^", "msgs/s per server core ^", "p50 latency us v", "p99 latency us v",
+                    "server CPU %", "server peak RSS MiB"],
 }
+# the columns of the best-peer and limit tables: (scenario, metric label)
+HEADLINES = [
+    ("echo_rtt", "msgs/s ^"), ("echo_rtt", "p99 latency us v"), ("echo_pipelined", "msgs/s ^"),
+    ("bulk_1m", "MB/s echoed ^"), ("bulk_16m", "MB/s echoed ^"), ("fanout", "deliveries/s ^"),
+    ("idle", "RSS KiB/conn v"), ("idle", "handshakes/s ^"), ("echo_rtt_5k", "msgs/s ^"),
+    ("echo_rtt_5k", "msgs/s per server core ^"), ("echo_rtt_5k", "p99 latency us v"),
+]
+
+
+def best_and_limit(metas, results, servers, target, limit, md=False) -> str:
+    """Two tables: the target server against the best peer of each headline
+    (ratio > 1 is better for the target, whichever way the metric goes), and
+    every server as a share of the limit server (% of its value; for
+    lower-is-better metrics, limit / value, so 100% is as good as the limit)."""
+    cells = collect(results)
+    peers = [sv for sv in servers if sv not in (target, limit)]
+    heads = [(s, label) for s, label in HEADLINES if any((sv, s) in cells for sv in servers)]
+    blocks = []
+    if target in servers and peers:
+        rows = [["metric", target, "best peer", "ratio to best", limit if limit in servers else "",
+                 f"{target} % of {limit}" if limit in servers else ""]]
+        for s, label in heads:
+            better = next(m[2] for m in METRICS[s] if m[0] == label)
+            fmt = next(m[3] for m in METRICS[s] if m[0] == label)
+            mine, _, _ = cell_value(cells, target, s, label)
+            vals = [(cell_value(cells, sv, s, label)[0], sv) for sv in peers]
+            vals = [(v, sv) for v, sv in vals if v]
+            if not vals:
+                continue
+            best, best_sv = (max if better == "hi" else min)(vals)
+            lim, _, _ = cell_value(cells, limit, s, label)
+            ratio = "-" if not mine else (f"{mine / best:.2f}x" if better == "hi"
+                                          else f"{best / mine:.2f}x ({mine / best:.2f}x {'worse' if mine > best else 'better'})")
+            share = "-" if not (mine and lim) else f"{100 * (mine / lim if better == 'hi' else lim / mine):.0f}%"
+            rows.append([f"{s} {label.rstrip(' ^v')}", "-" if mine is None else fmt.format(mine),
+                         f"{best_sv} {fmt.format(best)}", ratio,
+                         "" if lim is None else fmt.format(lim), share])
+        title = f"{target} against the best peer (ratio > 1: {target} is better)"
+        blocks.append((f"**{title}**\n\n" if md else title + "\n") + render(rows, md))
+    if limit in servers:
+        rows = [["server"] + [f"{s} {label.rstrip(' ^v')}" for s, label in heads]]
+        for sv in servers:
+            row = [sv]
+            for s, label in heads:
+                better = next(m[2] for m in METRICS[s] if m[0] == label)
+                v, _, _ = cell_value(cells, sv, s, label)
+                lim, _, _ = cell_value(cells, limit, s, label)
+                row.append("-" if not (v and lim) else
+                           f"{100 * (v / lim if better == 'hi' else lim / v):.0f}%")
+            rows.append(row)
+        title = f"share of the limit ({limit}: a minimal C epoll server; 100% = as good as it)"
+        blocks.append((f"**{title}**\n\n" if md else title + "\n") + render(rows, md))
+    bound = []
+    for (sv, s), c in sorted(cells.items()):
+        cpu, _ = median_of([r.get("client_cpu_pct") for r in c["ok"]])
+        if cpu is not None and cpu >= CLIENT_BOUND_PCT:
+            bound.append(f"{sv} {s} ({cpu:.0f}%)")
+    title = f"client-bound measurements (load client CPU >= {CLIENT_BOUND_PCT}% of its core)"
+    text = ", ".join(bound) if bound else "none"
+    blocks.append((f"**{title}**: " if md else title + ": ") + text)
+    return "\n\n".join(blocks)
 
 
 def cell_value(cells, sv, s, label):
@@ -263,8 +351,7 @@ def row_tables(metas, results, servers, baseline, md=False, spread=False) -> str
     title = "summary: median of the repetitions" + (f" (ratio to {baseline})" if baseline else "")
     blocks.append((f"**{title}**\n\n" if md else title + "\n") + render(rows, md))
     for s in scen:
-        title = TITLES[s].format(**{**{"conns": 50, "window": 200, "fanout_clients": 1000,
-                                       "rounds": 50, "idle_conns": 10000}, **params})
+        title = TITLES[s].format(**{**DEFAULT_PARAMS, **params})
         rows = [["server"] + ROWS[s]]
         rows += [[sv] + [fmt_cell(cells, sv, s, label, baseline, spread) for label in ROWS[s]]
                  for sv in servers]
@@ -307,6 +394,10 @@ def main(argv=None) -> int:
     p.add_argument("--spread", action="store_true", help="add ±half-range of the repetitions, in %% of the median")
     p.add_argument("--no-conditions", action="store_true")
     p.add_argument("--rows", action="store_true", help="a row per server (and a summary matrix first)")
+    p.add_argument("--target", default="wsframework",
+                   help="the server compared with the best peer of each column (wsframework)")
+    p.add_argument("--limit", default="limit",
+                   help="the server every other is reported as a share of (limit)")
     a = p.parse_args(argv)
 
     metas, results = load(a.file, a.run)
@@ -322,6 +413,8 @@ def main(argv=None) -> int:
         # baseline first, the rest as run
         servers = [baseline] + [s for s in servers if s != baseline]
     print((row_tables if a.rows else tables)(metas, results, servers, baseline, a.md, a.spread))
+    print()
+    print(best_and_limit(metas, results, servers, a.target, a.limit, a.md))
     fails = failures(results)
     if fails:
         print("\nfailed measurements:" if not a.md else "\n**Failed measurements**\n")
