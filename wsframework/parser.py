@@ -151,17 +151,26 @@ class FrameParser:
         the stream ends, and whatever the reader raises.
         """
         if not self._in_frame and self._msg_opcode is None and self.assemble_fragments:
-            message = self._small_message()
-            if message is not None:
-                return message
+            # The common case in one step: a whole small text or binary
+            # message (see py_parse_small), inlined here as this runs once
+            # per received message.
             reader = self.reader
-            if len(reader.buf) - reader.pos < 2:
+            buf = reader.buf
+            if len(buf) - reader.pos < 2:
                 # Nothing buffered (the usual case between round trips):
-                # wait for data here, then try the one-step path again.
+                # wait for data here first.
                 reader.fill()
-                message = self._small_message()
-                if message is not None:
-                    return message
+            got = parse_small(buf, reader.pos, self.expect_masked, self._small_limit)
+            if got is not None:
+                data, end = got
+                if end >= len(buf):         # reader.skip(), inlined
+                    buf.clear()
+                    reader.pos = 0
+                else:
+                    reader.skip(end - reader.pos)
+                if type(data) is str:
+                    return WebSocketMessage("utf8", data)
+                return WebSocketMessage("binary", None, data)
         while True:
             if not self._in_frame:
                 self._read_header()
@@ -171,21 +180,6 @@ class FrameParser:
             result = self._complete_frame(payload)
             if result is not None:
                 return result
-
-    def _small_message(self) -> WebSocketMessage | None:
-        """The common case in one step: a whole small text or binary
-        message (one frame, no RSV bits, length < 126) already buffered
-        (see :func:`py_parse_small`).  Returns None, consuming nothing, for
-        anything else."""
-        reader = self.reader
-        got = parse_small(reader.buf, reader.pos, self.expect_masked, self._small_limit)
-        if got is None:
-            return None
-        data, end = got
-        reader.skip(end - reader.pos)
-        if type(data) is str:
-            return WebSocketMessage("utf8", data)
-        return WebSocketMessage("binary", None, data)
 
     # -- header ---------------------------------------------------------------
     def _read_header(self) -> None:
