@@ -454,10 +454,19 @@ def main(argv=None) -> int:
                         f"{PROJECT})")
     p.add_argument("--no-install", action="store_true",
                    help="do not `pip install -e` the checkout into BENCH_WSF_VENV ({wsf_python}) first")
+    p.add_argument("--extra-server", action="append", default=[], metavar="NAME=COMMAND",
+                   help="a server for this run only, as a registry line would give it (repeatable); "
+                        "e.g. an older wsframework checkout in its own venv, to measure a change "
+                        "before and after within one run")
     p.add_argument("--list", action="store_true", help="list servers and scenarios, then exit")
     p.add_argument("--dry-run", action="store_true",
                    help="check the arguments, print what would run, then exit (installs nothing)")
     a = p.parse_args(argv)
+    for extra in a.extra_server:
+        name, sep, cmd = extra.partition("=")
+        if not sep or not name or not cmd.strip():
+            p.error(f"--extra-server {extra!r}: expected NAME=COMMAND")
+        servers[name.strip()] = {"cmd": cmd.strip(), "skip": []}
 
     if a.list:
         for n, c in servers.items():
