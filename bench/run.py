@@ -196,14 +196,15 @@ def loadavg() -> list[float]:
 
 def wait_quiet(limit: float, timeout: float) -> float:
     """Wait until the machine's CPU use over one second (nothing of ours runs
-    then) is below ``limit`` % of one core, at most ``timeout`` s; return it."""
+    then), steal time included, is below ``limit`` % of one core, at most
+    ``timeout`` s; return it."""
     deadline = time.monotonic() + timeout
     hz = os.sysconf("SC_CLK_TCK")
     while True:
         t0 = cpu_times()
         time.sleep(1)
         t1 = cpu_times()
-        busy = 100 * sum(sum(t1[k][i] - t0[k][i] for i in (0, 1, 2, 5, 6)) for k in t1) / hz
+        busy = 100 * sum(sum(t1[k][i] - t0[k][i] for i in (0, 1, 2, 5, 6, 7)) for k in t1) / hz
         if busy <= limit or time.monotonic() > deadline:
             return busy
         time.sleep(2)
@@ -440,8 +441,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-other", type=float, metavar="PCT",
                    help="wait (at most --quiet-timeout s) until other processes use less than PCT%% "
                         "of one core before each measurement, and measure again (at most --retries "
-                        "times) when they took more during it; the disturbed record stays in the "
-                        "file marked `superseded` and table.py leaves it out")
+                        "times) when they (or steal time) took more during it; the disturbed record "
+                        "stays in the file marked `superseded` and table.py leaves it out")
     p.add_argument("--quiet-timeout", type=float, default=120,
                    help="with --max-other: longest wait for a quiet machine, s (120)")
     p.add_argument("--retries", type=int, default=2, help="with --max-other: at most this many (2)")
@@ -533,11 +534,17 @@ def main(argv=None) -> int:
                     if a.max_other is not None:
                         wait_quiet(a.max_other, a.quiet_timeout)
                     rec = run_one(name, servers[name]["cmd"], scenario, rep, a, ports, logdir, run_id)
-                    other = (rec.get("env") or {}).get("other_cpu_pct")
+                    env = rec.get("env") or {}
+                    other = env.get("other_cpu_pct")
+                    if other is not None:
+                        # CPU the hypervisor gave to other guests (steal) is as disturbing
+                        # as other processes: on a shared VM it can take most of a core.
+                        other += env.get("steal_pct") or 0
                     disturbed = (a.max_other is not None and rec["ok"] and other is not None
                                  and other > a.max_other and attempt < a.retries)
                     if disturbed:
-                        rec["superseded"] = f"other processes took {other:.0f}% > {a.max_other:g}%"
+                        rec["superseded"] = (f"other processes and steal took {other:.0f}% > "
+                                             f"{a.max_other:g}%")
                     with open(a.out, "a") as f:
                         f.write(json.dumps(rec) + "\n")
                     print(summary_line(rec) + ("  (disturbed: measuring again)" if disturbed else ""),
