@@ -85,7 +85,8 @@ def load(path: Path, run: str | None) -> tuple[dict, list[dict]]:
         if not found:
             sys.exit(f"{path}: no run {run}; runs: {', '.join(m['run_id'] for m in metas)}")
         meta = found[-1]
-    return meta, [r for r in results if r.get("run_id") == meta["run_id"]]
+    # a `superseded` record was measured again (run.py --max-other): left out, as table.py does
+    return meta, [r for r in results if r.get("run_id") == meta["run_id"] and not r.get("superseded")]
 
 
 def medians(results: list[dict]) -> dict:

@@ -253,13 +253,13 @@ HEADLINES = [
 ]
 
 
-def best_and_limit(metas, results, servers, target, limit, md=False) -> str:
+def best_and_limit(metas, results, servers, target, limit, md=False, not_peers=()) -> str:
     """Two tables: the target server against the best peer of each headline
     (ratio > 1 is better for the target, whichever way the metric goes), and
     every server as a share of the limit server (% of its value; for
     lower-is-better metrics, limit / value, so 100% is as good as the limit)."""
     cells = collect(results)
-    peers = [sv for sv in servers if sv not in (target, limit)]
+    peers = [sv for sv in servers if sv not in (target, limit) and sv not in not_peers]
     heads = [(s, label) for s, label in HEADLINES if any((sv, s) in cells for sv in servers)]
     blocks = []
     if target in servers and peers:
@@ -396,6 +396,9 @@ def main(argv=None) -> int:
     p.add_argument("--rows", action="store_true", help="a row per server (and a summary matrix first)")
     p.add_argument("--target", default="wsframework",
                    help="the server compared with the best peer of each column (wsframework)")
+    p.add_argument("--not-peer", action="append", default=[], metavar="NAME",
+                   help="a server left out of the best-peer comparison (an older wsframework, "
+                        "say); repeatable")
     p.add_argument("--limit", default="limit",
                    help="the server every other is reported as a share of (limit)")
     a = p.parse_args(argv)
@@ -414,7 +417,7 @@ def main(argv=None) -> int:
         servers = [baseline] + [s for s in servers if s != baseline]
     print((row_tables if a.rows else tables)(metas, results, servers, baseline, a.md, a.spread))
     print()
-    print(best_and_limit(metas, results, servers, a.target, a.limit, a.md))
+    print(best_and_limit(metas, results, servers, a.target, a.limit, a.md, a.not_peer))
     fails = failures(results)
     if fails:
         print("\nfailed measurements:" if not a.md else "\n**Failed measurements**\n")

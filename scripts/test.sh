@@ -33,5 +33,5 @@ fi
 # broadcast tests again on the pure-Python fallback.
 "$VENV/bin/pytest-gevent" -q
 WSFRAMEWORK_NO_SPEEDUPS=1 "$VENV/bin/pytest-gevent" -q -p no:cacheprovider \
-  tests/test_masking.py tests/test_frame.py tests/test_parser.py tests/test_connection.py \
+  tests/test_masking.py tests/test_frame.py tests/test_parser.py tests/test_parse_small.py tests/test_connection.py \
   tests/test_sending.py tests/test_slow_consumer.py

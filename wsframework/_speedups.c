@@ -3,8 +3,11 @@
  *
  * apply_mask(data, mask) -> bytes   XOR data with the repeated 4-byte mask.
  * send_each(socks, data) -> list    send data to each socket, never waiting.
+ * parse_small(buf, pos, masked, limit) -> (payload, end) | None
+ *                                   one whole small text/binary frame, in one pass.
  *
- * wsframework/masking.py and wsframework/sending.py import this when it is
+ * wsframework/masking.py, wsframework/sending.py and wsframework/parser.py
+ * import this when it is
  * built and fall back to pure Python otherwise (or when
  * WSFRAMEWORK_NO_SPEEDUPS is set).
  */
@@ -105,18 +108,88 @@ done:
     return short_ones;
 }
 
+/* parse_small(buf, pos, masked, limit) -> (payload, end) or None
+ *
+ * The receive path's common case in one call: buf[pos:] (a bytearray)
+ * starts with a whole unfragmented text (0x81) or binary (0x82) frame, no
+ * RSV bits, payload length < 126 and <= limit, masked exactly when
+ * `masked`.  Returns the payload (str for text, decoded and validated as
+ * strict UTF-8; bytes for binary), unmasked, and the offset just past the
+ * frame.  Returns None, having looked at nothing else, for any other frame,
+ * for one not wholly buffered and for text that is not valid UTF-8: the
+ * general parser (wsframework/parser.py) then reads it and reports the
+ * error.  parser.py holds the pure-Python twin, py_parse_small. */
+static PyObject *
+parse_small(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t pos, size, limit, len, head;
+    const unsigned char *p;
+    unsigned char tmp[125];
+    PyObject *payload, *result;
+    int masked;
+
+    if (nargs != 4 || !PyByteArray_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "parse_small(bytearray, pos, masked, limit)");
+        return NULL;
+    }
+    pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    masked = PyObject_IsTrue(args[2]);
+    if (masked < 0)
+        return NULL;
+    limit = PyLong_AsSsize_t(args[3]);
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
+    size = PyByteArray_GET_SIZE(args[0]);
+    if (pos < 0 || size - pos < 2)
+        Py_RETURN_NONE;
+    p = (const unsigned char *)PyByteArray_AS_STRING(args[0]) + pos;
+    if ((p[0] != 0x81 && p[0] != 0x82) || (p[1] >= 0x80) != masked)
+        Py_RETURN_NONE;
+    len = p[1] & 0x7f;
+    head = masked ? 6 : 2;
+    if (len > 125 || len > limit || size - pos < head + len)
+        Py_RETURN_NONE;
+    if (masked) {
+        const unsigned char *m = p + 2, *in = p + 6;
+        for (Py_ssize_t i = 0; i < len; i++)
+            tmp[i] = in[i] ^ m[i & 3];
+    } else {
+        memcpy(tmp, p + 2, (size_t)len);
+    }
+    if (p[0] == 0x81) {
+        payload = PyUnicode_DecodeUTF8((const char *)tmp, len, NULL);
+        if (payload == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+                return NULL;
+            PyErr_Clear();                      /* the general path reports it */
+            Py_RETURN_NONE;
+        }
+    } else {
+        payload = PyBytes_FromStringAndSize((const char *)tmp, len);
+        if (payload == NULL)
+            return NULL;
+    }
+    result = Py_BuildValue("(Nn)", payload, pos + head + len);
+    return result;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", apply_mask, METH_VARARGS,
      "apply_mask(data, mask) -> bytes: XOR data with the repeated 4-byte mask."},
     {"send_each", send_each, METH_VARARGS,
      "send_each(socks, data) -> [(index, result)]: send data to each socket without "
      "waiting; lists those that did not take all of it (bytes sent, or -errno)."},
+    {"parse_small", (PyCFunction)(void (*)(void))parse_small, METH_FASTCALL,
+     "parse_small(buf, pos, masked, limit) -> (payload, end) | None: a whole small text or "
+     "binary frame at buf[pos:], unmasked and (text) decoded in one pass; None otherwise."},
     {NULL, NULL, 0, NULL}
 };
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT, "wsframework._speedups",
-    "C accelerator for wsframework (masking, broadcast sends).", -1, speedups_methods
+    "C accelerator for wsframework (masking, broadcast sends, small frames).", -1, speedups_methods
 };
 
 PyMODINIT_FUNC

@@ -118,7 +118,12 @@ class _ReaderChecks:
     def _run(self) -> None:
         pending, self.pending = self.pending, []
         for connection in pending:
-            connection._check_reader()
+            # Usually the consumer is reading again by now: that case is
+            # settled here, without a call (this runs once per message).
+            if connection._read_owner is None:
+                connection._check_reader()
+            else:
+                connection._check_scheduled = False
 
 
 # One per event loop (gevent's hubs are per thread).
@@ -800,8 +805,10 @@ class WebSocketConnection(EventEmitter):
                 if self._background:
                     # Someone asked for a background reader meanwhile.
                     gevent.spawn(self._read_loop)
-                else:
-                    self._schedule_reader_check()
+                elif not self._check_scheduled:
+                    # _schedule_reader_check(), inlined: once per message.
+                    self._check_scheduled = True
+                    self._checks.add(self)
 
     def _schedule_reader_check(self) -> None:
         """After the consumer's read returns: if it does not read again by

@@ -1,9 +1,12 @@
 """The HTTP/1.1 part of the opening handshake: reading a request or
 response head and writing the status lines.
 
-Header parsing is the standard library's (``http.client.parse_headers``,
-an ``email`` parser that limits line length and header count); this module
-only frames the head and wraps the result.
+Header lines are split in one pass when every line is a plain
+``Name: value`` (the usual head); anything else (folded lines, a line
+without a colon, stray CR or LF, more than 100 headers) is given to the
+standard library's parser (``http.client.parse_headers``, an ``email``
+parser that limits line length and header count), whose answer is the
+reference: the fast path gives the same pairs for the heads it takes.
 """
 
 from __future__ import annotations
@@ -46,6 +49,12 @@ class Headers:
         self._list: list[tuple[str, str]] | None = [
             (str(name), str(value)) for name, value in items]
         self._raw = raw
+
+    def _init_parsed(self, items: list[tuple[str, str]], raw: bytes) -> "Headers":
+        """Set from pairs that are already str (the parser's), uncopied."""
+        self._list = items
+        self._raw = raw
+        return self
 
     @property
     def _items(self) -> list[tuple[str, str]]:
@@ -222,7 +231,39 @@ def read_head(reader: BufferedReader, limit: int = MAX_HEAD_SIZE) -> bytes:
         raise HandshakeError("Request header fields too large.", 431) from None
 
 
+# The head the one-pass parser takes: at most 99 lines (http.client refuses
+# 100), each a token-ish name (the characters the email parser's header
+# regex allows, colon excluded), a colon, optional blanks and a value with
+# no CR or LF, then the blank line.  As in http.client (email's compat32
+# policy), a value keeps its trailing blanks.
+# The value may not start with a blank, so each line matches one way only
+# (no backtracking between the blanks and the value on a head that fails).
+_HEADER_BLOCK = re.compile(r"(?:[!-9;-~]+:[ \t]*(?:[^\r\n \t][^\r\n]*)?\r\n){0,99}\r\n")
+_HEADER_PAIR = re.compile(r"([!-9;-~]+):[ \t]*((?:[^\r\n \t][^\r\n]*)?)\r\n")
+# http.client's longest line; a head this long is left to it.
+_MAX_LINE = 65536
+
+
+def _fast_header_items(lines: bytes) -> list[tuple[str, str]] | None:
+    """The (name, value) pairs of a head whose every line is a plain
+    ``Name: value``, up to the blank line: two regular-expression passes,
+    no Python loop over the lines.  None for anything else."""
+    if len(lines) >= _MAX_LINE:
+        return None
+    text = lines.decode("latin-1")
+    block = _HEADER_BLOCK.match(text)
+    if block is None:
+        return None
+    items = _HEADER_PAIR.findall(text, 0, block.end())
+    if not text.isascii():
+        items = [(name, _utf8_if_valid(value)) for name, value in items]
+    return items
+
+
 def _parse_headers(lines: bytes) -> Headers:
+    items = _fast_header_items(lines)
+    if items is not None:
+        return Headers.__new__(Headers)._init_parsed(items, lines)
     try:
         message = http.client.parse_headers(io.BytesIO(lines))
     except http.client.LineTooLong:

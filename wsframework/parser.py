@@ -15,12 +15,12 @@ from typing import Sequence
 from .exceptions import PayloadTooBig, ProtocolError
 from .extensions import Extension
 from .frame import MAX_CONTROL_PAYLOAD, Opcode, WebSocketFrame
-from .masking import apply_mask, rotate_mask
+from .masking import SPEEDUPS, apply_mask, rotate_mask
 from .message import WebSocketMessage
 from .streams import BufferedReader
 from .utf8 import Utf8Decoder, decode_utf8
 
-__all__ = ["FrameParser"]
+__all__ = ["FrameParser", "parse_small", "py_parse_small"]
 
 _unpack_short = struct.Struct("!H").unpack
 _unpack_short_from = struct.Struct("!H").unpack_from
@@ -37,6 +37,55 @@ _CLOSE = Opcode.CLOSE.value
 _SMALL_PART = 1024
 
 
+def py_parse_small(buf: bytearray, pos: int, masked: bool,
+                   limit: int) -> tuple[str | bytes, int] | None:
+    """The receive path's common case in one step: ``buf[pos:]`` starts with
+    a whole unfragmented text or binary frame, no RSV bits, a payload
+    shorter than 126 bytes and at most ``limit``, masked exactly when
+    ``masked``.  Returns ``(payload, end)``: the payload unmasked (str for
+    text, strictly decoded; bytes for binary) and the offset past the frame.
+
+    Returns None for anything else, including a frame not wholly buffered
+    and text that is not valid UTF-8: the general path then reads it and
+    reports the error.  ``wsframework._speedups.parse_small`` is the C twin
+    (one pass: header checks, unmask, UTF-8 decode).
+    """
+    available = len(buf) - pos
+    if available < 2:
+        return None
+    b0 = buf[pos]
+    if b0 != 0x81 and b0 != 0x82:
+        return None
+    b1 = buf[pos + 1]
+    length = b1 & 0x7F
+    if length > 125 or length > limit or (b1 >= 0x80) != masked:
+        return None
+    if masked:
+        end = pos + 6 + length
+        if available < 6 + length:
+            return None
+        payload = apply_mask(buf[pos + 6:end], bytes(buf[pos + 2:pos + 6]))
+    else:
+        end = pos + 2 + length
+        if available < 2 + length:
+            return None
+        payload = bytes(buf[pos + 2:end])
+    if b0 == 0x81:
+        try:
+            return payload.decode("utf-8"), end
+        except UnicodeDecodeError:
+            return None          # the general path reports it
+    return payload, end
+
+
+parse_small = py_parse_small
+if SPEEDUPS:        # the C accelerator is built and WSFRAMEWORK_NO_SPEEDUPS is not set
+    try:
+        from ._speedups import parse_small  # type: ignore[no-redef]  # noqa: F811
+    except ImportError:     # an older build of the extension, without it
+        pass
+
+
 class FrameParser:
     """Reads frames from ``reader`` and returns messages and control frames.
 
@@ -50,7 +99,7 @@ class FrameParser:
         "reader", "expect_masked", "max_frame_size", "max_message_size", "assemble_fragments",
         "extensions", "allowed_rsv", "_active", "_in_frame", "_fin", "_rsv", "_opcode",
         "_length", "_key", "_partial", "_got", "_msg_opcode", "_msg_size", "_parts",
-        "_decoder", "_text", "_validated",
+        "_decoder", "_text", "_validated", "_small_limit",
     )
 
     def __init__(self, reader: BufferedReader, *, expect_masked: bool,
@@ -60,6 +109,9 @@ class FrameParser:
         self.expect_masked = expect_masked
         self.max_frame_size = max_frame_size
         self.max_message_size = max_message_size
+        # The largest payload the one-step path may take (the limits are
+        # reported by the general path).
+        self._small_limit = min(max_frame_size, max_message_size)
         self.assemble_fragments = assemble_fragments
         self.extensions = tuple(extensions)
         #: RSV bits (as a 3-bit mask) owned by negotiated extensions.
@@ -99,17 +151,26 @@ class FrameParser:
         the stream ends, and whatever the reader raises.
         """
         if not self._in_frame and self._msg_opcode is None and self.assemble_fragments:
-            message = self._small_message()
-            if message is not None:
-                return message
+            # The common case in one step: a whole small text or binary
+            # message (see py_parse_small), inlined here as this runs once
+            # per received message.
             reader = self.reader
-            if len(reader.buf) - reader.pos < 2:
+            buf = reader.buf
+            if len(buf) - reader.pos < 2:
                 # Nothing buffered (the usual case between round trips):
-                # wait for data here, then try the one-step path again.
+                # wait for data here first.
                 reader.fill()
-                message = self._small_message()
-                if message is not None:
-                    return message
+            got = parse_small(buf, reader.pos, self.expect_masked, self._small_limit)
+            if got is not None:
+                data, end = got
+                if end >= len(buf):         # reader.skip(), inlined
+                    buf.clear()
+                    reader.pos = 0
+                else:
+                    reader.skip(end - reader.pos)
+                if type(data) is str:
+                    return WebSocketMessage("utf8", data)
+                return WebSocketMessage("binary", None, data)
         while True:
             if not self._in_frame:
                 self._read_header()
@@ -119,39 +180,6 @@ class FrameParser:
             result = self._complete_frame(payload)
             if result is not None:
                 return result
-
-    def _small_message(self) -> WebSocketMessage | None:
-        """The common case in one step: a whole small text or binary
-        message (one frame, no RSV bits, length < 126) already buffered.
-        Returns None, consuming nothing, for anything else."""
-        reader = self.reader
-        buf, pos = reader.buf, reader.pos
-        available = len(buf) - pos
-        if available < 2:
-            return None
-        b0 = buf[pos]
-        if b0 != 0x81 and b0 != 0x82:
-            return None
-        b1 = buf[pos + 1]
-        length = b1 & 0x7F
-        if self.expect_masked:
-            end = pos + 6 + length
-            if b1 < 0x80 or length > 125 or available < 6 + length:
-                return None
-            payload = apply_mask(buf[pos + 6:end], bytes(buf[pos + 2:pos + 6]))
-        else:
-            end = pos + 2 + length
-            if b1 >= 0x80 or length > 125 or available < 2 + length:
-                return None
-            payload = bytes(buf[pos + 2:end])
-        if length > self.max_frame_size or length > self.max_message_size:
-            return None          # the general path reports it
-        if b0 == 0x81:
-            message = WebSocketMessage("utf8", utf8_data=decode_utf8(payload))
-        else:
-            message = WebSocketMessage("binary", binary_data=payload)
-        reader.skip(end - pos)
-        return message
 
     # -- header ---------------------------------------------------------------
     def _read_header(self) -> None:
