@@ -1,5 +1,6 @@
 """The one-pass header parser of :mod:`wsframework.http11` against its
-reference, the standard library's ``http.client.parse_headers``: on every
+reference, the standard library's ``http.client.parse_headers`` (with
+obsolete line folds made spaces): on every
 head the fast path takes it must give the same pairs, and heads it does not
 take (folded lines, lines without a colon, stray CR/LF, too many headers)
 go to the reference, whose answers and errors stay as they were."""
@@ -24,7 +25,9 @@ def reference(lines: bytes):
         return ("error",)
     if message.defects:
         return ("error",)
-    return ("ok", [(name, http11._utf8_if_valid(value)) for name, value in message.items()])
+    # Folded lines are made one (RFC 9112 §5.2: each fold is a space).
+    return ("ok", [(name, http11._utf8_if_valid(http11.unfold(value)))
+                   for name, value in message.items()])
 
 
 def parsed(lines: bytes):
