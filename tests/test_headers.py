@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from wsframework import extensions, headers, http11
 from wsframework.headers import (AttrDict, parse_extensions, parse_forwarded_for,
                                  parse_protocols, invalid_token_char)
+from wsframework.http11 import check_field_name, is_token
 
 
 # -------------------------------------------------------------- protocols
@@ -95,3 +97,23 @@ def test_valid_tokens(value):
 ])
 def test_invalid_token_char(value, char):
     assert invalid_token_char(value) == char
+
+
+def test_one_token_check():
+    # http11 owns HTTP syntax; the old import path names the same objects.
+    assert headers.invalid_token_char is http11.invalid_token_char
+    assert headers.SEPARATORS is http11.SEPARATORS
+    assert extensions.is_token is http11.is_token
+
+
+@pytest.mark.parametrize("value", ["chat", "x-foo", "a!#$%&'*+-.^`|~z", "\x21\x7e"])
+def test_is_token(value):
+    assert is_token(value)
+    assert check_field_name(value) == value
+
+
+@pytest.mark.parametrize("value", ["", "a b", "a,b", "x/y", "caf\u00e9", "ok\x7f", 'a"b'])
+def test_is_not_token(value):
+    assert not is_token(value)
+    with pytest.raises(ValueError, match="Invalid header name"):
+        check_field_name(value)

@@ -23,8 +23,7 @@ from .extensions import parse_extension_header
 from .permessage_deflate import client_accept, client_offer
 from .proxy import open_tunnel, proxy_for
 from .handshake import check_response, client_request, generate_key, non_101_message
-from .headers import invalid_token_char
-from .http11 import HttpResponse, parse_response, read_head
+from .http11 import HttpResponse, invalid_token_char, parse_response, read_head
 from .streams import BufferedReader
 from .unix import quote_target, split_unix_url, unix_connect
 

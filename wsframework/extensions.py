@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from .headers import invalid_token_char
+from .http11 import is_token
 
 __all__ = ["Extension", "format_extension", "parse_extension_header"]
 
@@ -83,13 +83,13 @@ def parse_extension_header(values: Sequence[str]) -> list[tuple[str, Params]]:
                 continue
             name, *raw_params = _split(element, ";")
             name = name.strip().lower()
-            if not _is_token(name):
+            if not is_token(name):
                 raise ValueError(f"invalid extension name {name!r}")
             params: Params = []
             for raw in raw_params:
                 key, eq, val = raw.partition("=")
                 key = key.strip().lower()
-                if not _is_token(key):
+                if not is_token(key):
                     raise ValueError(f"invalid extension parameter {key!r}")
                 if not eq:
                     params.append((key, None))
@@ -97,15 +97,11 @@ def parse_extension_header(values: Sequence[str]) -> list[tuple[str, Params]]:
                 val = val.strip()
                 if len(val) >= 2 and val[0] == val[-1] == '"':
                     val = val[1:-1]
-                if not _is_token(val):
+                if not is_token(val):
                     raise ValueError(f"invalid value {val!r} for extension parameter {key!r}")
                 params.append((key, val))
             result.append((name, params))
     return result
-
-
-def _is_token(value: str) -> bool:
-    return bool(value) and invalid_token_char(value) is None
 
 
 def _split(value: str, separator: str) -> list[str]:

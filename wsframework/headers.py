@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import re
 
+# The token check lives with the rest of HTTP syntax; kept importable here.
+from .http11 import SEPARATORS, invalid_token_char
+
 __all__ = [
     "AttrDict", "parse_protocols", "parse_extensions", "parse_forwarded_for",
     "invalid_token_char", "SEPARATORS",
@@ -13,9 +16,6 @@ __all__ = [
 
 _LIST_SPLIT = re.compile(r",\s*")
 _PARAM_SPLIT = re.compile(r";\s*")
-
-#: HTTP separators (RFC 2616 §2.2): not allowed in a token.
-SEPARATORS = frozenset('()<>@,;:\\"/[]?={} \t')
 
 
 class AttrDict(dict):
@@ -69,11 +69,3 @@ def parse_forwarded_for(header: str | None, peer: str) -> list[str]:
     return [entry for entry in (part.strip() for part in _LIST_SPLIT.split(header)) if entry] \
         + [peer]
 
-
-def invalid_token_char(value: str) -> str | None:
-    """The first character of ``value`` not allowed in an HTTP token
-    (outside 0x21-0x7E or a separator), or None when it is a valid token."""
-    for char in value:
-        if not 0x21 <= ord(char) <= 0x7E or char in SEPARATORS:
-            return char
-    return None

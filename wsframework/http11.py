@@ -21,17 +21,36 @@ from http import HTTPStatus
 from typing import Any, Iterable
 
 from .exceptions import HandshakeError
-from .headers import invalid_token_char
 from .streams import BufferedReader
 
 __all__ = [
     "HttpRequest", "HttpResponse", "Headers", "read_head", "parse_request",
     "parse_response", "status_text", "clean_field_value", "check_field_name", "send_all",
-    "unfold", "MAX_HEAD_SIZE",
+    "unfold", "MAX_HEAD_SIZE", "SEPARATORS", "invalid_token_char", "is_token",
 ]
 
 #: Largest request or response head (request line and headers) accepted.
 MAX_HEAD_SIZE = 16384
+
+#: HTTP separators (RFC 2616 §2.2): not allowed in a token.
+SEPARATORS = frozenset('()<>@,;:\\"/[]?={} \t')
+
+
+def invalid_token_char(value: str) -> str | None:
+    """The first character of ``value`` not allowed in an HTTP token
+    (outside 0x21-0x7E or a separator), or None when every one is: the one
+    token check of the package, so every header agrees on what a token is."""
+    for char in value:
+        if not 0x21 <= ord(char) <= 0x7E or char in SEPARATORS:
+            return char
+    return None
+
+
+def is_token(value: str) -> bool:
+    """Whether ``value`` is an HTTP token (RFC 9110 §5.6.2): non-empty, and
+    only token characters."""
+    return bool(value) and invalid_token_char(value) is None
+
 
 class Headers:
     """HTTP headers: ordered, case-insensitive, several values per name.

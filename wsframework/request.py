@@ -16,9 +16,8 @@ from .extensions import parse_extension_header
 from .permessage_deflate import server_negotiate
 from .exceptions import HandshakeError, WebSocketError
 from .handshake import accept_response, check_request, reject_response
-from .headers import (invalid_token_char, parse_extensions, parse_forwarded_for,
-                      parse_protocols)
-from .http11 import Headers, HttpRequest, send_all
+from .headers import parse_extensions, parse_forwarded_for, parse_protocols
+from .http11 import Headers, HttpRequest, invalid_token_char, send_all
 from .url import ResourceURL
 
 __all__ = ["WebSocketRequest"]
