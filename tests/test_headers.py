@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from wsframework import extensions, headers, http11
+from wsframework.extensions import parse_extension_header
 from wsframework.headers import (AttrDict, parse_extensions, parse_forwarded_for,
                                  parse_protocols, invalid_token_char)
 from wsframework.http11 import check_field_name, is_token
@@ -38,6 +39,9 @@ def test_parse_protocols_empty_map():
 
 
 # ------------------------------------------------------------- extensions
+# parse_extensions is Node's shape over the one RFC parser
+# (extensions.parse_extension_header): the cases below are those both
+# parsers used to cover, with the stricter reading where they differed.
 def test_parse_extensions():
     result = parse_extensions(
         'permessage-deflate; client_max_window_bits, X-Foo;A=1; b="Two", bare')
@@ -45,7 +49,7 @@ def test_parse_extensions():
         {"name": "permessage-deflate",
          "params": [{"name": "client_max_window_bits", "value": None}]},
         {"name": "x-foo", "params": [{"name": "a", "value": "1"},
-                                     {"name": "b", "value": '"two"'}]},
+                                     {"name": "b", "value": "two"}]},   # unquoted
         {"name": "bare", "params": []},
     ]
 
@@ -64,9 +68,44 @@ def test_parse_extensions_empty(header):
     assert parse_extensions(header) == []
 
 
-def test_parse_extensions_value_with_equals_and_empty_value():
-    (ext,) = parse_extensions("e; k=a=b; empty=")
-    assert ext.params == [{"name": "k", "value": "a=b"}, {"name": "empty", "value": ""}]
+@pytest.mark.parametrize("header, expected", [
+    ("a,,b", ["a", "b"]),                   # empty elements are skipped
+    ("a , b", ["a", "b"]),                  # blanks around names are not part of them
+    (" a ;\tk = 1 ", ["a"]),
+    ('a; k="x,y", b', None),                # a comma inside quotes is not a separator
+])
+def test_parse_extensions_whitespace_and_empty_elements(header, expected):
+    result = parse_extensions(header)
+    if expected is None:
+        assert result == []                 # "x,y" is not a token: malformed
+    else:
+        assert [ext.name for ext in result] == expected
+
+
+@pytest.mark.parametrize("header", [
+    "e; k=a=b",             # a value that is not a token
+    "e; empty=",            # an empty value
+    "e; =1",                # a parameter without a name
+    "a b",                  # a name that is not a token
+    'e; k="open',           # an unterminated quoted string
+    "caf\u00e9",
+])
+def test_malformed_extension_headers_read_as_none_offered(header):
+    assert parse_extensions(header) == []
+
+
+@pytest.mark.parametrize("header", [
+    'permessage-deflate; client_max_window_bits, X-Foo;A=1; b="Two", bare',
+    "a,,b", "a , b", "e; k=a=b", 'x; y="z', "permessage-deflate; server_max_window_bits=10",
+])
+def test_node_shape_and_rfc_parse_agree(header):
+    try:
+        elements = parse_extension_header([header])
+    except ValueError:
+        elements = []
+    assert parse_extensions(header) == [
+        {"name": name, "params": [{"name": key, "value": None if value is None else value.lower()}
+                                  for key, value in params]} for name, params in elements]
 
 
 # -------------------------------------------------------- X-Forwarded-For

@@ -1,11 +1,13 @@
-"""Parsing and checking of the WebSocket-specific handshake headers:
-subprotocol lists, extension offers and X-Forwarded-For, with the exact
-splitting rules of WebSocket-Node (reference §3.2, §3.3)."""
+"""Parsing of the WebSocket-specific handshake headers in WebSocket-Node's
+shapes: subprotocol lists and X-Forwarded-For with its exact splitting
+rules (reference §3.2, §3.3), and extension offers as the one RFC parser
+of :mod:`wsframework.extensions` reads them."""
 
 from __future__ import annotations
 
 import re
 
+from .extensions import parse_extension_header
 # The token check lives with the rest of HTTP syntax; kept importable here.
 from .http11 import SEPARATORS, invalid_token_char
 
@@ -15,7 +17,6 @@ __all__ = [
 ]
 
 _LIST_SPLIT = re.compile(r",\s*")
-_PARAM_SPLIT = re.compile(r";\s*")
 
 
 class AttrDict(dict):
@@ -46,20 +47,21 @@ def parse_protocols(header: str | None) -> tuple[list[str], dict[str, str]]:
 
 
 def parse_extensions(header: str | None) -> list[AttrDict]:
-    """Parse ``Sec-WebSocket-Extensions`` as WebSocket-Node does: a list of
-    ``{name, params: [{name, value}]}``, lowercased, ``value`` None when a
-    parameter has no ``=`` (quotes are kept)."""
+    """``Sec-WebSocket-Extensions`` in WebSocket-Node's shape, ``[{name,
+    params: [{name, value}]}]``, read by the package's one extension parser
+    (:func:`~wsframework.extensions.parse_extension_header`, RFC 6455 §9.1):
+    values unquoted and, as Node has them, lowercased; ``value`` None for
+    a parameter without ``=``; ``[]`` for a malformed header, which the
+    negotiation ignores too."""
     if not header:
         return []
-    result = []
-    for item in _LIST_SPLIT.split(header.lower()):
-        name, *raw_params = _PARAM_SPLIT.split(item)
-        params = []
-        for raw in raw_params:
-            pname, eq, value = raw.partition("=")
-            params.append(AttrDict(name=pname, value=value if eq else None))
-        result.append(AttrDict(name=name, params=params))
-    return result
+    try:
+        elements = parse_extension_header([header])
+    except ValueError:
+        return []
+    return [AttrDict(name=name, params=[
+        AttrDict(name=key, value=None if value is None else value.lower())
+        for key, value in params]) for name, params in elements]
 
 
 def parse_forwarded_for(header: str | None, peer: str) -> list[str]:

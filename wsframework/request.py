@@ -154,7 +154,8 @@ class WebSocketRequest(EventEmitter):
 
     @staticmethod
     def parse_extensions(header: str | None) -> list:
-        """Node's ``parseExtensions``: a header into ``[{name, params}]``."""
+        """Node's ``parseExtensions``: a header into ``[{name, params}]``
+        (``[]`` when malformed), by the one extension parser."""
         return parse_extensions(header)
 
     @staticmethod
