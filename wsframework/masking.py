@@ -1,13 +1,12 @@
 """Payload masking (RFC 6455 §5.3).
 
-:func:`apply_mask` is the C version from ``wsframework._speedups`` when it
-was built, else the pure-Python one; set ``WSFRAMEWORK_NO_SPEEDUPS=1`` to
-force pure Python (the tests run both).
+:func:`apply_mask` is the C version when the accelerator is in use (see
+:mod:`wsframework.speedups`), else the pure-Python one.
 """
 
 from __future__ import annotations
 
-import os
+from .speedups import SPEEDUPS, accelerated  # SPEEDUPS: re-exported, the one flag
 
 __all__ = ["apply_mask", "py_apply_mask", "rotate_mask", "SPEEDUPS"]
 
@@ -50,11 +49,4 @@ def rotate_mask(mask: bytes, offset: int) -> bytes:
     return mask[shift:] + mask[:shift] if shift else mask
 
 
-apply_mask = py_apply_mask
-SPEEDUPS = False
-if not os.environ.get("WSFRAMEWORK_NO_SPEEDUPS"):
-    try:
-        from ._speedups import apply_mask  # type: ignore[no-redef]  # noqa: F811
-        SPEEDUPS = True
-    except ImportError:  # not built (no compiler): the pure-Python version serves
-        pass
+apply_mask = accelerated("apply_mask", py_apply_mask)

@@ -15,8 +15,9 @@ from typing import Sequence
 from .exceptions import PayloadTooBig, ProtocolError
 from .extensions import Extension
 from .frame import MAX_CONTROL_PAYLOAD, Opcode, WebSocketFrame
-from .masking import SPEEDUPS, apply_mask, rotate_mask
+from .masking import apply_mask, rotate_mask
 from .message import WebSocketMessage
+from .speedups import accelerated
 from .streams import BufferedReader
 from .utf8 import Utf8Decoder, decode_utf8
 
@@ -78,12 +79,7 @@ def py_parse_small(buf: bytearray, pos: int, masked: bool,
     return payload, end
 
 
-parse_small = py_parse_small
-if SPEEDUPS:        # the C accelerator is built and WSFRAMEWORK_NO_SPEEDUPS is not set
-    try:
-        from ._speedups import parse_small  # type: ignore[no-redef]  # noqa: F811
-    except ImportError:     # an older build of the extension, without it
-        pass
+parse_small = accelerated("parse_small", py_parse_small)
 
 
 class FrameParser:

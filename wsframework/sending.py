@@ -1,17 +1,18 @@
 """``send_each``: one message to many sockets, for ``broadcast()``.
 
-The C version from ``wsframework._speedups`` runs the loop of system calls
-without the interpreter in between (a broadcast to a thousand connections
-spends its time in the kernel); the pure-Python one is the fallback, also
-forced by ``WSFRAMEWORK_NO_SPEEDUPS=1``.
+The C version (see :mod:`wsframework.speedups`) runs the loop of system
+calls without the interpreter in between (a broadcast to a thousand
+connections spends its time in the kernel); the pure-Python one is the
+fallback.
 """
 
 from __future__ import annotations
 
 import errno
-import os
 import socket as _socket
 from typing import Any, Sequence
+
+from .speedups import SPEEDUPS, accelerated  # SPEEDUPS: re-exported, the one flag
 
 __all__ = ["send_each", "py_send_each", "SPEEDUPS"]
 
@@ -37,11 +38,4 @@ def py_send_each(socks: Sequence[Any], data: bytes) -> list[tuple[int, int]]:
     return short
 
 
-send_each = py_send_each
-SPEEDUPS = False
-if not os.environ.get("WSFRAMEWORK_NO_SPEEDUPS"):
-    try:
-        from ._speedups import send_each  # type: ignore[no-redef]  # noqa: F811
-        SPEEDUPS = True
-    except ImportError:  # not built, or built before send_each existed
-        pass
+send_each = accelerated("send_each", py_send_each)
