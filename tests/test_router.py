@@ -196,3 +196,13 @@ def test_attach_and_detach(make_server):
     # With no request listener left, the server answers 404 by itself.
     assert status_of(server)[1] == "No handler is configured to accept the connection."
     assert isinstance(server, WebSocketServer) and calls == [("all", None, {})]
+
+
+def test_path_to_regexp_is_one_function():
+    from wsframework import router as router_module
+    assert WebSocketRouter.path_to_regexp is router_module.path_to_regexp
+    assert WebSocketRouter().path_to_regexp("/rooms/{name}").match("/rooms/a").groupdict() == {
+        "name": "a"}
+    assert WebSocketRouter.path_to_regexp("*").match("/anything")
+    compiled = re.compile(r"/x")
+    assert WebSocketRouter.path_to_regexp(compiled) is compiled

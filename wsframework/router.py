@@ -97,19 +97,16 @@ class WebSocketRouter(EventEmitter):
         self.server = None
 
     # -------------------------------------------------------------- routes
-    @staticmethod
-    def path_to_regexp(path: str | Pattern[str]) -> Pattern[str]:
-        """The pattern a route's path matches: ``"*"`` anything, a string
-        exactly (``{name}`` parts match one path segment), a compiled regex
-        as given (searched, not anchored, as in Node)."""
-        return path_to_regexp(path)
+    #: Node's ``pathToRegExp``: the module's function (see there).
+    path_to_regexp = staticmethod(path_to_regexp)
 
-    def _key(self, path: Any, protocol: str | None) -> tuple[str, str | None]:
+    def _key(self, path: Any, protocol: str | None) -> tuple[Pattern[str], str | None]:
+        """A route's compiled path and lowercased protocol, checked."""
         if not path:
             raise ValueError("You must specify a path for this handler.")
         if not isinstance(path, (str, re.Pattern)):
             raise TypeError("Path must be specified as either a string or a RegExp.")
-        return path_to_regexp(path).pattern, protocol.lower() if protocol else None
+        return path_to_regexp(path), protocol.lower() if protocol else None
 
     def find_handler_index(self, pattern: str, protocol: str | None,
                            query: _Query | None = None) -> int:
@@ -126,19 +123,18 @@ class WebSocketRouter(EventEmitter):
         """Route requests for ``path`` and ``protocol`` to ``callback``;
         ``query`` adds required query parameters (a value, ``"*"`` for any
         value, or a compiled regex that must match the whole value)."""
-        pattern, protocol = self._key(path, protocol)
+        compiled, protocol = self._key(path, protocol)
         if not callback:
             raise ValueError("You must specify a callback for this handler.")
-        if self.find_handler_index(pattern, protocol, query) != -1:
+        if self.find_handler_index(compiled.pattern, protocol, query) != -1:
             raise ValueError("You may only mount one handler per path/protocol combination.")
-        self.handlers.append(_Handler(path, path_to_regexp(path), protocol, callback,
-                                      dict(query or {})))
+        self.handlers.append(_Handler(path, compiled, protocol, callback, dict(query or {})))
 
     def unmount(self, path: str | Pattern[str], protocol: str | None = None, *,
                 query: _Query | None = None) -> None:
         """Remove the route mounted with the same path and protocol."""
-        pattern, protocol = self._key(path, protocol)
-        index = self.find_handler_index(pattern, protocol, query)
+        compiled, protocol = self._key(path, protocol)
+        index = self.find_handler_index(compiled.pattern, protocol, query)
         if index == -1:
             raise ValueError("Unable to find a route matching the specified path and protocol.")
         del self.handlers[index]
