@@ -295,3 +295,18 @@ def test_two_serve_processes_share_rooms_and_survive_redis_restarts(serve, redis
     assert next_message(alice)["text"] == "after the restart"
     for server in servers:
         assert server.stop() == 0
+
+
+def test_bots_command_runs_bots_main(monkeypatch):
+    """``wsframework bots`` is bots.main with the flags: one runner."""
+    import wsframework.bots
+    import wsframework.cli
+    calls = []
+    monkeypatch.setattr(wsframework.cli, "_logging", lambda level: None)
+    monkeypatch.setattr(wsframework.bots, "main",
+                        lambda *args, **kwargs: calls.append((args, kwargs)) or 7)
+    args = _parser().parse_args(["bots", "ws://h/ws", "--count", "3", "--rate", "2",
+                                 "--duration", "4", "--rooms", "2", "--ramp", "0.5",
+                                 "--verify"])
+    assert args.run(args) == 7
+    assert calls == [(("ws://h/ws", 3, 2.0, 4.0, 2), {"verify": True, "ramp": 0.5})]

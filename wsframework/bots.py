@@ -359,8 +359,11 @@ def _ms(seconds: float | None) -> str:
 
 
 def main(url: str, count: int, rate: float, duration: float, rooms: int,
-         verify: bool = False) -> int:
-    swarm = Swarm(url, count, rate, duration, rooms, verify=verify)
+         verify: bool = False, ramp: float = 1.0) -> int:
+    """Run a swarm with progress and summary on stderr (``wsframework bots``):
+    the exit status, 1 when connections failed or, with ``verify``,
+    messages went missing or came twice."""
+    swarm = Swarm(url, count, rate, duration, rooms, ramp=ramp, verify=verify)
     stats = swarm.run(sys.stderr)
     if stats.failed or (verify and (stats.missing or stats.duplicated)):
         return 1

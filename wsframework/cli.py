@@ -309,15 +309,11 @@ def _run_client(args: argparse.Namespace) -> int:
 
 
 def _run_bots(args: argparse.Namespace) -> int:
-    from .bots import Swarm
+    from .bots import main
 
     _logging(args.log_level or "WARNING")
-    swarm = Swarm(args.url, count=args.count, rate=args.rate, duration=args.duration,
-                  rooms=args.rooms, ramp=args.ramp, verify=args.verify)
-    stats = swarm.run(sys.stderr)
-    if stats.failed or (args.verify and (stats.missing or stats.duplicated)):
-        return 1
-    return 0
+    return main(args.url, args.count, args.rate, args.duration, args.rooms,
+                verify=args.verify, ramp=args.ramp)
 
 
 # ---------------------------------------------------------------- helpers
