@@ -277,3 +277,34 @@ def test_connect_rejects_bad_value_before_connecting(no_io):
 def test_client_constructor_rejects_bad_key(no_io):
     with pytest.raises(TypeError, match="bad_key"):
         WebSocketClient(bad_key=1)
+
+
+# ------------------------------------------------- the one key validator
+def test_check_keys_is_the_one_validator_of_config_and_settings():
+    """config.check_keys checks the library's keys and the CLI's settings;
+    each caller words its errors, always naming the key."""
+    from wsframework import settings
+    from wsframework.config import check_keys
+
+    checks = {"size": lambda v: None if isinstance(v, int) else "must be an int"}
+
+    def unknown(key):
+        return KeyError(f"unknown {key}")
+
+    def invalid(key, problem, value):
+        return ValueError(f"{key} {problem} (got {value!r})")
+
+    check_keys(checks, {"size": 3}, unknown=unknown, invalid=invalid)
+    with pytest.raises(KeyError, match="unknown colour"):
+        check_keys(checks, {"size": 3, "colour": 1}, unknown=unknown, invalid=invalid)
+    with pytest.raises(ValueError, match=r"size must be an int \(got 'x'\)"):
+        check_keys(checks, {"size": "x"}, unknown=unknown, invalid=invalid)
+    assert settings.check_keys is check_keys
+    with pytest.raises(settings.SettingsError, match=r"f\.toml: unknown key chat\.colour"):
+        settings.validate({"chat": {"colour": 1}}, "f.toml")
+    with pytest.raises(settings.SettingsError,
+                       match=r"f\.toml: chat\.history must be an integer from 0 to 100000"):
+        settings.validate({"chat": {"history": "x"}}, "f.toml")
+    with pytest.raises(settings.SettingsError,
+                       match=r"f\.toml: \[websocket\] config key 'close_timeout' must be >= 0"):
+        settings.validate({"websocket": {"close_timeout": -1}}, "f.toml")

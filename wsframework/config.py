@@ -10,10 +10,27 @@ from __future__ import annotations
 import ssl
 from typing import Any, Callable, Mapping
 
-__all__ = ["server_config", "client_config", "SERVER_DEFAULTS", "CLIENT_DEFAULTS"]
+__all__ = ["server_config", "client_config", "check_keys", "SERVER_DEFAULTS",
+           "CLIENT_DEFAULTS"]
 
 # key: (default, check) -- each check returns an error text or None.
 _Check = Callable[[Any], "str | None"]
+
+
+def check_keys(checks: Mapping[str, _Check], given: Mapping[str, Any], *,
+               unknown: Callable[[str], Exception],
+               invalid: Callable[[str, str, Any], Exception]) -> None:
+    """Check each key of ``given`` with its function in ``checks``: the one
+    validator of the library's config keys and the command line's settings,
+    raising ``unknown(key)`` or ``invalid(key, problem, value)`` so that
+    each names the key in its own words."""
+    for key, value in given.items():
+        check = checks.get(key)
+        if check is None:
+            raise unknown(key)
+        problem = check(value)
+        if problem is not None:
+            raise invalid(key, problem, value)
 
 
 def _bool(value: Any) -> str | None:
@@ -213,21 +230,29 @@ CLIENT_DEFAULTS: dict[str, tuple[Any, _Check]] = {
 }
 
 
-def _build(defaults: Mapping[str, tuple[Any, _Check]], given: Mapping[str, Any],
-           base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+_SERVER_CHECKS = {key: check for key, (_, check) in SERVER_DEFAULTS.items()}
+_CLIENT_CHECKS = {key: check for key, (_, check) in CLIENT_DEFAULTS.items()}
+
+
+def _unknown_key(key: str) -> Exception:
+    return TypeError(f"unknown config key {key!r}")
+
+
+def _bad_value(key: str, problem: str, value: Any) -> Exception:
+    """ValueError for a value out of range, TypeError for one of a wrong type."""
+    if key == "websocket_version":
+        return ValueError(f"config key {key!r}: {problem}")
+    error = TypeError if problem.startswith("must be a") else ValueError
+    return error(f"config key {key!r} {problem} (got {value!r})")
+
+
+def _build(defaults: Mapping[str, tuple[Any, _Check]], checks: Mapping[str, _Check],
+           given: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    check_keys(checks, given, unknown=_unknown_key, invalid=_bad_value)
     config = {key: default for key, (default, _) in defaults.items()}
     if base:
         config.update(base)
-    for key, value in given.items():
-        if key not in defaults:
-            raise TypeError(f"unknown config key {key!r}")
-        problem = defaults[key][1](value)
-        if problem is not None:
-            if key == "websocket_version":
-                raise ValueError(f"config key {key!r}: {problem}")
-            error = TypeError if problem.startswith("must be a") else ValueError
-            raise error(f"config key {key!r} {problem} (got {value!r})")
-        config[key] = value
+    config.update(given)
     _check_keepalive(config)
     return config
 
@@ -245,9 +270,9 @@ def _check_keepalive(config: dict[str, Any]) -> None:
 
 def server_config(given: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The server config: defaults, then ``base``, then ``given`` (checked)."""
-    return _build(SERVER_DEFAULTS, given, base)
+    return _build(SERVER_DEFAULTS, _SERVER_CHECKS, given, base)
 
 
 def client_config(given: Mapping[str, Any]) -> dict[str, Any]:
     """The client config: defaults overridden by ``given`` (checked)."""
-    return _build(CLIENT_DEFAULTS, given)
+    return _build(CLIENT_DEFAULTS, _CLIENT_CHECKS, given)

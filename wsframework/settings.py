@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable
 
-from .config import server_config
+from .config import check_keys, server_config
 
 __all__ = ["DEFAULTS", "SettingsError", "load_file", "merge", "validate"]
 
@@ -172,14 +172,12 @@ def validate(settings: dict[str, Any], source: str) -> dict[str, dict[str, Any]]
             except (TypeError, ValueError) as exc:
                 raise SettingsError(f"{source}: [websocket] {exc}") from None
             continue
-        for key, value in values.items():
-            check = _CHECKS[section].get(key)
-            if check is None:
-                raise SettingsError(f"{source}: unknown key {section}.{key} "
-                                    f"(known: {', '.join(_CHECKS[section])})")
-            problem = check(value)
-            if problem:
-                raise SettingsError(f"{source}: {section}.{key} {problem} (got {value!r})")
+        checks = _CHECKS[section]
+        check_keys(checks, values,
+                   unknown=lambda key: SettingsError(
+                       f"{source}: unknown key {section}.{key} (known: {', '.join(checks)})"),
+                   invalid=lambda key, problem, value: SettingsError(
+                       f"{source}: {section}.{key} {problem} (got {value!r})"))
     return settings
 
 
