@@ -10,8 +10,7 @@ from __future__ import annotations
 import ssl
 from typing import Any, Callable, Mapping
 
-__all__ = ["server_config", "client_config", "check_keys", "SERVER_DEFAULTS",
-           "CLIENT_DEFAULTS"]
+__all__ = ["server_config", "client_config", "SERVER_DEFAULTS", "CLIENT_DEFAULTS"]
 
 # key: (default, check) -- each check returns an error text or None.
 _Check = Callable[[Any], "str | None"]
