@@ -61,19 +61,15 @@ class Headers:
     the first value (None when absent), ``get_all`` every value.
     """
 
-    __slots__ = ("_list", "_raw")
+    __slots__ = ("_list", "_raw", "_first", "_repeated")
 
     def __init__(self, items: Iterable[tuple[str, str]] = (), *,
                  raw: bytes | None = None) -> None:
         self._list: list[tuple[str, str]] | None = [
             (str(name), str(value)) for name, value in items]
         self._raw = raw
-
-    def _init_parsed(self, items: list[tuple[str, str]], raw: bytes) -> "Headers":
-        """Set from pairs that are already str (the parser's), uncopied."""
-        self._list = items
-        self._raw = raw
-        return self
+        self._first: dict[str, str] | None = None
+        self._repeated: dict[str, list[str]] | None = None
 
     @property
     def _items(self) -> list[tuple[str, str]]:
@@ -82,27 +78,53 @@ class Headers:
             items = self._list = _parse_headers(self._raw)._list
         return items
 
+    def _index(self) -> dict[str, str]:
+        """The first value of each header by lowercased name (and, when a
+        name is repeated, every value of each name), built on the first
+        lookup: a handshake looks up a dozen names, and one pass over the
+        head beats a scan (lowering every name) per lookup."""
+        first = self._first
+        if first is None:
+            items = self._items
+            # Reversed, so that the first of repeated names is the one kept.
+            first = {key.lower(): value for key, value in reversed(items)}
+            if len(first) != len(items):
+                repeated: dict[str, list[str]] = {}
+                for key, value in items:
+                    repeated.setdefault(key.lower(), []).append(value)
+                self._repeated = repeated
+            self._first = first
+        return first
+
     def compact(self) -> None:
         """Forget the parsed pairs if the raw header lines are kept (they
-        are parsed again when next needed): an accepted request then holds
-        one bytes object instead of a list of strings while its connection
-        lives."""
+        are parsed again when next needed), and the lookup index: an
+        accepted request then holds one bytes object instead of a list of
+        strings while its connection lives."""
+        self._first = self._repeated = None
         if self._raw is not None:
             self._list = None
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of header ``name``, or ``default``."""
-        name = name.lower()
-        for key, value in self._items:
-            if key.lower() == name:
-                return value
-        return default
+        first = self._first
+        if first is None:
+            first = self._index()
+        return first.get(name.lower(), default)
 
     def get_all(self, name: str, default: list | None = None) -> list[str] | None:
         """Every value of header ``name``, in order, or ``default``."""
+        first = self._first
+        if first is None:
+            first = self._index()
         name = name.lower()
-        values = [value for key, value in self._items if key.lower() == name]
-        return values or default
+        value = first.get(name)
+        if value is None:
+            return default
+        repeated = self._repeated
+        if repeated is None:                # no name repeated: one value
+            return [value]
+        return list(repeated[name])
 
     def __getitem__(self, name: str) -> str | None:
         return self.get(name)
@@ -282,7 +304,11 @@ def _fast_header_items(lines: bytes) -> list[tuple[str, str]] | None:
 def _parse_headers(lines: bytes) -> Headers:
     items = _fast_header_items(lines)
     if items is not None:
-        return Headers.__new__(Headers)._init_parsed(items, lines)
+        headers = Headers.__new__(Headers)
+        headers._list = items               # already str: kept uncopied
+        headers._raw = lines
+        headers._first = headers._repeated = None
+        return headers
     try:
         message = http.client.parse_headers(io.BytesIO(lines))
     except http.client.LineTooLong:
@@ -333,9 +359,13 @@ def parse_request(head: bytes) -> HttpRequest:
         raise HandshakeError("Malformed HTTP request line.", 400)
     method, target, major, minor = match.groups()
     headers = _parse_headers(rest)
-    version = f"{int(major)}.{int(minor)}"
+    if major == b"1" and minor == b"1":
+        version = "1.1"
+    else:
+        version = f"{int(major)}.{int(minor)}"
+        version = _VERSIONS.get(version, version)
     return HttpRequest(_METHODS.get(method) or method.decode("ascii"), target.decode("latin-1"),
-                       _VERSIONS.get(version, version), headers)
+                       version, headers)
 
 
 def parse_response(head: bytes) -> HttpResponse:
