@@ -23,6 +23,8 @@ _STRIPPED = re.compile(r"[\x00-\x20;]")
 def decode_uri_component(value: str) -> str:
     """JavaScript's ``decodeURIComponent``: ValueError("URI malformed") on
     a bad escape or percent-encoded bytes that are not UTF-8."""
+    if "%" not in value:                # nothing to decode (most cookies)
+        return value
     if _BAD_PERCENT.search(value):
         raise ValueError("URI malformed")
     try:

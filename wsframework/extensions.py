@@ -106,6 +106,8 @@ def parse_extension_header(values: Sequence[str]) -> list[tuple[str, Params]]:
 
 def _split(value: str, separator: str) -> list[str]:
     """Split on ``separator`` outside double quotes."""
+    if '"' not in value:                # no quotes (the usual offer): a plain split
+        return value.split(separator)
     parts, current, quoted = [], [], False
     for char in value:
         if char == '"':

@@ -34,16 +34,18 @@ MAX_HEAD_SIZE = 16384
 
 #: HTTP separators (RFC 2616 §2.2): not allowed in a token.
 SEPARATORS = frozenset('()<>@,;:\\"/[]?={} \t')
+# Any character but a token one (0x21-0x7E less the separators): one C
+# search instead of a Python loop over the characters.
+_NOT_TOKEN_CHAR = re.compile("[^" + re.escape("".join(
+    chr(code) for code in range(0x21, 0x7F) if chr(code) not in SEPARATORS)) + "]")
 
 
 def invalid_token_char(value: str) -> str | None:
     """The first character of ``value`` not allowed in an HTTP token
     (outside 0x21-0x7E or a separator), or None when every one is: the one
     token check of the package, so every header agrees on what a token is."""
-    for char in value:
-        if not 0x21 <= ord(char) <= 0x7E or char in SEPARATORS:
-            return char
-    return None
+    match = _NOT_TOKEN_CHAR.search(value)
+    return None if match is None else match.group()
 
 
 def is_token(value: str) -> bool:
