@@ -29,12 +29,17 @@ SUPPORTED_VERSIONS = (8, 13)
 
 _PARSE_INT = re.compile(r"\s*([+-]?\d+)")
 _TOKEN_SPLIT = re.compile(r"\s*,\s*")
+# A key that is certainly base64 of 16 bytes: 22 base64 digits and the padding.
+_KEY = re.compile(r"\s*[A-Za-z0-9+/]{22}==\s*")
+# The 101 head up to the accept value: its first lines never change.
+_ACCEPT_HEAD = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Accept: ")
 
 
 def accept_key(key: str) -> str:
     """``Sec-WebSocket-Accept`` for a ``Sec-WebSocket-Key``."""
     digest = hashlib.sha1((key + GUID).encode("ascii", "replace")).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return binascii.b2a_base64(digest, newline=False).decode("ascii")
 
 
 def generate_key() -> str:
@@ -44,6 +49,8 @@ def generate_key() -> str:
 
 def is_valid_key(key: str) -> bool:
     """Whether ``key`` is the base64 encoding of 16 bytes (RFC 6455 §4.1)."""
+    if _KEY.fullmatch(key):             # the usual spelling: no decoding needed
+        return True
     try:
         return len(base64.b64decode(key.strip().encode("ascii"), validate=True)) == 16
     except (binascii.Error, UnicodeEncodeError, ValueError):
@@ -52,8 +59,16 @@ def is_valid_key(key: str) -> bool:
 
 def parse_version(value: str | None) -> int:
     """JavaScript's ``parseInt(value, 10)``; 0 where that gives NaN."""
+    if value == "13":                   # what every current client sends
+        return 13
     match = _PARSE_INT.match(value or "")
     return int(match.group(1)) if match else 0
+
+
+def _older_than_1_1(version: str) -> bool:
+    """Whether an HTTP version ("1.0", "2.0"...) is below 1.1."""
+    major, _, minor = version.partition(".")
+    return (int(major), int(minor)) < (1, 1)
 
 
 def header_has_token(headers, name: str, token: str) -> bool:
@@ -61,7 +76,12 @@ def header_has_token(headers, name: str, token: str) -> bool:
     compared case-insensitively."""
     token = token.lower()
     for value in headers.get_all(name) or ():
-        if any(part.lower() == token for part in _TOKEN_SPLIT.split(value.strip())):
+        value = value.strip().lower()
+        if "," not in value:
+            # One element (the usual ``Upgrade: websocket``): no split.
+            if value == token:
+                return True
+        elif token in _TOKEN_SPLIT.split(value):
             return True
     return False
 
@@ -76,8 +96,7 @@ def check_request(request: HttpRequest) -> tuple[str, str, int]:
     headers = request.headers
     if request.method != "GET":
         raise HandshakeError("Client must use the GET method.", 400)
-    major, _, minor = request.http_version.partition(".")
-    if (int(major), int(minor)) < (1, 1):
+    if request.http_version != "1.1" and _older_than_1_1(request.http_version):
         raise HandshakeError("Client must use HTTP/1.1 or higher.", 400)
     if not header_has_token(headers, "Upgrade", "websocket"):
         raise HandshakeError("Client must provide an Upgrade: websocket header.", 400)
@@ -114,21 +133,22 @@ def accept_response(key: str, *, protocol: str | None = None,
 
     Values have control characters removed; an ``extra_headers`` name that
     is not a token raises :class:`ValueError`."""
-    headers = [
-        ("Upgrade", "websocket"),
-        ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Accept", accept_key(key)),
-    ]
+    # Written straight from a fixed start (no list of pairs, no formatting
+    # of the constant lines): this runs once per accepted connection.
+    parts = [_ACCEPT_HEAD, accept_key(key)]
     if protocol:
-        headers.append(("Sec-WebSocket-Protocol", protocol))
+        parts.append(f"\r\nSec-WebSocket-Protocol: {protocol}")
     if origin:
         name = "Origin" if websocket_version == 13 else "Sec-WebSocket-Origin"
-        headers.append((name, clean_field_value(origin)))
-    headers.extend(("Set-Cookie", line) for line in cookie_lines)
+        parts.append(f"\r\n{name}: {clean_field_value(origin)}")
+    for line in cookie_lines:
+        parts.append(f"\r\nSet-Cookie: {line}")
     if extensions:
-        headers.append(("Sec-WebSocket-Extensions", extensions))
-    headers.extend((check_field_name(n), clean_field_value(v)) for n, v in extra_headers)
-    return serialize_head("HTTP/1.1 101 Switching Protocols", headers)
+        parts.append(f"\r\nSec-WebSocket-Extensions: {extensions}")
+    for name, value in extra_headers:
+        parts.append(f"\r\n{check_field_name(name)}: {clean_field_value(value)}")
+    parts.append("\r\n\r\n")
+    return "".join(parts).encode("utf-8")
 
 
 def reject_response(status: int, reason: str | None = None,

@@ -196,7 +196,10 @@ def clean_field_value(value: object) -> str:
     other one but TAB: NUL, VT, FF, DEL, NEL...), so text from anywhere (a
     reject reason, an echoed ``Origin``) can neither inject a header nor
     carry a character that a peer's parser may take as a line end."""
-    return _CONTROLS.sub("", str(value))
+    value = str(value)
+    if value.isascii() and value.isprintable():     # no control character at all
+        return value
+    return _CONTROLS.sub("", value)
 
 
 def check_field_name(name: object) -> str:
