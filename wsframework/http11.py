@@ -20,6 +20,8 @@ import struct
 from http import HTTPStatus
 from typing import Any, Iterable
 
+from gevent.socket import socket as _GeventSocket
+
 from .exceptions import HandshakeError
 from .streams import BufferedReader
 
@@ -414,6 +416,16 @@ def send_all(sock: Any, data: bytes | bytearray | memoryview,
     if idle_timeout is None:
         sock.sendall(data)
         return
+    if type(sock) is _GeventSocket:
+        # A head nearly always fits the kernel's send buffer: one
+        # non-blocking send, and the timeout juggling below only if not.
+        try:
+            sent = sock.send(data, 0, 0.0)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            return
+        data = memoryview(data)[sent:]
     previous = sock.gettimeout()
     sock.settimeout(idle_timeout)
     try:
