@@ -114,7 +114,17 @@ class EventEmitter:
             # connection, and idle connections are many.
             (arg,) = args
             del args
-            self._call_one(event, handlers[0], arg)
+            handler = handlers[0]
+            del handlers
+            if isinstance(handler, _Once):
+                # The event's only handler: forgetting the event removes
+                # it, without a search of the list.
+                self._forget(event)
+                handler = handler.fn
+            try:
+                handler(arg)
+            except Exception:
+                logger.exception("%s handler for %r raised", type(self).__name__, event)
             return True
         for handler in tuple(handlers):
             if isinstance(handler, _Once):
@@ -133,12 +143,3 @@ class EventEmitter:
             except Exception:
                 logger.exception("%s handler for %r raised", type(self).__name__, event)
         return True
-
-    def _call_one(self, event: str, handler: Handler, arg: Any) -> None:
-        if isinstance(handler, _Once):
-            self._remove_wrapper(event, handler)
-            handler = handler.fn
-        try:
-            handler(arg)
-        except Exception:
-            logger.exception("%s handler for %r raised", type(self).__name__, event)

@@ -86,7 +86,7 @@ class WebSocketRequest(EventEmitter):
                  *, peer_address: str | None = None, initial_data: bytes = b"",
                  connection_class: type[WebSocketConnection] = WebSocketConnection,
                  environ: dict[str, Any] | None = None) -> None:
-        super().__init__()
+        self._events = None                 # EventEmitter.__init__, without the call
         self.connection_class = connection_class
         # The WSGI environ when the request came through a WSGI server
         # (wsframework.wsgi), so a handler can run the web framework's
