@@ -131,16 +131,24 @@ class BufferedReader:
     def read_until(self, separator: bytes, limit: int) -> bytes:
         """Bytes up to and including ``separator``; :class:`ValueError` if
         it is not found within ``limit`` bytes."""
-        start = 0
+        buf = self.buf
+        start = self.pos                    # where the search resumes
         while True:
-            index = self.buf.find(separator, self.pos + start)
+            pos = self.pos
+            index = buf.find(separator, start)
             if index >= 0:
-                end = index + len(separator) - self.pos
+                end = index + len(separator) - pos
                 if end > limit:
                     raise ValueError("separator not found within limit")
+                if not pos and end == len(buf):
+                    # The usual head: all that was received, one copy.
+                    data = bytes(buf)
+                    buf.clear()
+                    return data
                 return self.read_exact(end)
-            start = max(0, self.buffered - len(separator) + 1)
-            if self.buffered >= limit:
+            buffered = len(buf) - pos
+            start = pos + max(0, buffered - len(separator) + 1)
+            if buffered >= limit:
                 raise ValueError("separator not found within limit")
             self.fill()
 
