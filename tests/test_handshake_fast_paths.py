@@ -333,3 +333,35 @@ def test_send_all_on_other_sockets_uses_the_loop():
     send_all(sock, b"abcdefgh", 1.0)
     assert sock.sent == [b"abc", b"def", b"gh"] and sock.timeout is None
 
+
+
+@pytest.mark.parametrize("values", [
+    ["permessage-deflate; client_max_window_bits"],
+    ["permessage-deflate; client_max_window_bits", "x-foo"],
+    ['a; b="1", c'],
+    ["x" * 300],
+])
+def test_parsed_offers_are_fresh_each_time(values):
+    first = parse_extension_header(values)
+    first.append(("mutated", []))
+    if first[0][1] is not None:
+        first[0][1].append(("mutated", None))
+    again = parse_extension_header(values)
+    assert ("mutated", []) not in again
+    assert all(("mutated", None) not in params for _, params in again)
+    assert again == parse_extension_header(list(values))
+
+
+def test_offer_cache_stays_bounded():
+    from wsframework import extensions
+    for n in range(3 * extensions._CACHED_MAX):
+        parse_extension_header([f"x-ext-{n}"])
+    assert len(extensions._parsed) <= extensions._CACHED_MAX
+    parse_extension_header(["y" * (extensions._CACHED_MAX_LENGTH + 1)])
+    assert ("y" * (extensions._CACHED_MAX_LENGTH + 1),) not in extensions._parsed
+
+
+def test_a_malformed_offer_raises_every_time():
+    for _ in range(2):
+        with pytest.raises(ValueError, match="invalid extension name"):
+            parse_extension_header(["bad name"])

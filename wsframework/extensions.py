@@ -75,6 +75,28 @@ def parse_extension_header(values: Sequence[str]) -> list[tuple[str, Params]]:
     """Parse ``Sec-WebSocket-Extensions`` values (RFC 6455 §9.1) into
     ``[(name, [(param, value or None), ...]), ...]``; quoted values are
     unquoted.  :class:`ValueError` for a malformed header."""
+    key = tuple(values)
+    parsed = _parsed.get(key)
+    if parsed is None:
+        parsed = _parse_extension_header(key)
+        if sum(map(len, key)) <= _CACHED_MAX_LENGTH:
+            if len(_parsed) >= _CACHED_MAX:
+                _parsed.clear()
+            _parsed[key] = parsed
+    # Fresh lists for the caller, the cached pairs being immutable tuples.
+    return [(name, list(params)) for name, params in parsed]
+
+
+# The last headers parsed, by their values: clients of one kind send the
+# same offer, which a handshake reads twice (Node's shape, negotiation).
+# Bounded in count and size, so odd offers cannot make it grow.
+_parsed: dict[tuple[str, ...], tuple[tuple[str, tuple], ...]] = {}
+_CACHED_MAX = 64
+_CACHED_MAX_LENGTH = 256
+
+
+def _parse_extension_header(values: Sequence[str]) -> tuple[tuple[str, tuple], ...]:
+    """parse_extension_header's work, as tuples (cacheable)."""
     result = []
     for value in values:
         for element in _split(value, ","):
@@ -100,8 +122,8 @@ def parse_extension_header(values: Sequence[str]) -> list[tuple[str, Params]]:
                 if not is_token(val):
                     raise ValueError(f"invalid value {val!r} for extension parameter {key!r}")
                 params.append((key, val))
-            result.append((name, params))
-    return result
+            result.append((name, tuple(params)))
+    return tuple(result)
 
 
 def _split(value: str, separator: str) -> list[str]:
