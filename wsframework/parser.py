@@ -30,7 +30,7 @@ _unpack_long_from = struct.Struct("!Q").unpack_from
 
 _TEXT, _BINARY, _CONT = Opcode.TEXT.value, Opcode.BINARY.value, Opcode.CONTINUATION.value
 _CLOSE, _PONG = Opcode.CLOSE.value, Opcode.PONG.value
-_PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR
+_PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR.value
 # The first header byte of an unfragmented text / binary frame without RSV bits.
 _WHOLE_TEXT, _WHOLE_BINARY = 0x80 | _TEXT, 0x80 | _BINARY
 
