@@ -5,11 +5,16 @@ flusher steps."""
 from __future__ import annotations
 
 import errno
+import socket
 
 import gevent
 import pytest
+from gevent import socket as gsocket
 
+from wsframework.config import server_config
+from wsframework.connection import WebSocketConnection
 from wsframework.exceptions import ConnectionClosedError, WebSocketError
+from wsframework.framing import Side
 from wsframework.outgoing import (CLOSE, CORK_LIMIT, CORKED, FAILED, FULL, QUEUED, REFUSED,
                                   SENT, Outgoing)
 
@@ -248,3 +253,42 @@ def test_control_frames_are_never_refused_by_the_policy(policy):
     out = outgoing(Raw(room=0), limit=4, high_water=1000, policy=policy)
     out.write(b"x" * 4, message=True)
     assert out.write(b"ping-frame") == QUEUED       # message=False: not a data message
+
+
+# -- the broadcast seam of the connection ------------------------------------------
+def _connection(side: Side = Side.SERVER, config: dict | None = None):
+    """A connection on one end of a socketpair, and the other end."""
+    a, b = socket.socketpair()
+    connection = WebSocketConnection(gsocket.socket(fileno=a.detach()), None, None, side,
+                                     server_config({"keepalive": False, **(config or {})}))
+    return connection, b
+
+
+def test_broadcast_targets_split_idle_plain_connections_from_the_others():
+    idle, peer1 = _connection()
+    queued, peer2 = _connection()
+    queued._outgoing().queue.append(b"waiting")
+    tiny, peer3 = _connection(config={"fragmentation_threshold": 4})
+    closed, peer4 = _connection()
+    closed.drop(1000)
+    client, peer5 = _connection(Side.CLIENT)
+    direct, socks, others = WebSocketConnection.broadcast_targets(
+        [idle, queued, tiny, closed, client], 10)
+    assert direct == [idle] and socks == [idle._raw]
+    assert others == [queued, tiny, client]
+    assert [c.shared_framing() for c in others] == [16384, 4, None]
+    for connection in (idle, queued, tiny, client):
+        connection.drop(1000)
+    for peer in (peer1, peer2, peer3, peer4, peer5):
+        peer.close()
+
+
+def test_direct_sent_queues_what_the_socket_did_not_take():
+    connection, peer = _connection()
+    connection.direct_sent(b"0123456789", 4)
+    assert connection.buffered_amount == 6
+    assert connection.flush(5)
+    assert peer.recv(100) == b"456789"
+    connection.direct_sent(b"x", -errno.EPIPE)          # a failed send: the socket error path
+    assert not connection.connected and connection.close_reason_code == 1006
+    peer.close()

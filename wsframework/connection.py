@@ -27,7 +27,7 @@ import socket as _socket
 import ssl
 import struct
 from collections import deque
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import gevent
 from gevent import get_hub, getcurrent
@@ -39,7 +39,8 @@ from .events import EventEmitter
 from .exceptions import ConnectionClosedError, ProtocolError, WebSocketError
 from .extensions import Extension
 from .frame import WebSocketFrame, encode_close_payload
-from .framing import MAX_CONTROL_PAYLOAD, Opcode, Side, encode_frame, encode_message
+from .framing import (MAX_CONTROL_PAYLOAD, SMALL_BINARY_HEADS, SMALL_TEXT_HEADS, Opcode, Side,
+                      encode_frame, encode_message)
 from .keepalive import KeepaliveAction, keepalive_step
 from .message import WebSocketMessage
 from .metrics import utf8_length
@@ -397,9 +398,9 @@ class WebSocketConnection(EventEmitter):
         """
         kind = type(data)
         if kind is str:
-            opcode, payload = _TEXT, data.encode("utf-8")
+            opcode, payload, heads = _TEXT, data.encode("utf-8"), SMALL_TEXT_HEADS
         elif kind is bytes:
-            opcode, payload = _BINARY, data
+            opcode, payload, heads = _BINARY, data, SMALL_BINARY_HEADS
         elif isinstance(data, _BYTES_LIKE):
             return self.send_bytes(data, callback)
         elif data is None:
@@ -409,9 +410,15 @@ class WebSocketConnection(EventEmitter):
             return self.send_utf(str(data), callback)
         if self.state != OPEN:
             return self._refuse(callback)
+        n = len(payload)
         metrics = self._metrics
         if metrics is not None:
-            metrics.on_message_out(opcode == _BINARY, len(payload))
+            metrics.on_message_out(kind is bytes, n)
+        if (n < 126 and not self._extensions and not self.mask_outgoing_packets
+                and (n <= self._fragment_size or not self._fragment_size)):
+            # encode_message's small-frame fast path, inlined: this runs
+            # once per message sent.
+            return self._write(heads[n] + payload, callback, True)
         return self._write(encode_message(opcode, payload, self.mask_outgoing_packets,
                                           self._fragment_size, self._extensions),
                            callback, True)
@@ -501,23 +508,39 @@ class WebSocketConnection(EventEmitter):
             return None
         return self._fragment_size
 
-    def direct_socket(self, size: int) -> Any:
-        """For broadcast(): the OS socket to which a message of ``size``
-        payload bytes, framed plainly as one frame, may be written right now
-        (nothing is queued or corked, it is a plain socket); else None.
-        Whatever such a write does not take goes to :meth:`direct_sent`."""
-        if (self._extensions or self.mask_outgoing_packets or self._read_event is None
-                or self._socket_closed or 0 < self._fragment_size < size):
-            return None
-        out = self._out
-        if out is not None and (out.queue or out.cork is not None):
-            return None
-        return self._raw
+    @staticmethod
+    def broadcast_targets(connections: Iterable["WebSocketConnection"], size: int,
+                          ) -> tuple[list["WebSocketConnection"], list[Any],
+                                     list["WebSocketConnection"]]:
+        """For broadcast(): the open ``connections`` split into those to
+        which a message of ``size`` payload bytes, framed plainly as one
+        frame, may be written right now (plain socket, no extensions, no
+        masking, nothing queued or corked), with their OS sockets, and the
+        others (to be sent with :meth:`send_encoded`).  One call for all,
+        as it runs per connection per broadcast."""
+        direct: list[WebSocketConnection] = []
+        socks: list[Any] = []
+        others: list[WebSocketConnection] = []
+        for connection in connections:
+            if not connection.connected:
+                continue
+            if (connection._extensions or connection.mask_outgoing_packets
+                    or connection._read_event is None or connection._socket_closed
+                    or 0 < connection._fragment_size < size):
+                others.append(connection)
+                continue
+            out = connection._out
+            if out is not None and (out.queue or out.cork is not None):
+                others.append(connection)
+                continue
+            direct.append(connection)
+            socks.append(connection._raw)
+        return direct, socks, others
 
     def direct_sent(self, data: bytes, result: int) -> None:
-        """For broadcast(): ``data`` went to :meth:`direct_socket`, which took
-        only ``result`` bytes (the rest is queued) or failed with errno
-        ``-result``."""
+        """For broadcast(): ``data`` went to this connection's socket (see
+        :meth:`broadcast_targets`), which took only ``result`` bytes (the
+        rest is queued) or failed with errno ``-result``."""
         if result < 0:
             self._on_socket_error(OSError(-result, os.strerror(-result)), "write")
         else:

@@ -215,7 +215,8 @@ class FrameParser:
         if length > self.max_frame_size:
             raise PayloadTooBig(f"Frame size of {length} bytes exceeds maximum accepted frame size")
         if rsv and (rsv & ~self.allowed_rsv or opcode >= _CLOSE or opcode == _CONT):
-            raise ProtocolError(_PROTOCOL_ERROR, "Unsupported usage of rsv bits without negotiated extension.")
+            raise ProtocolError(_PROTOCOL_ERROR,
+                                "Unsupported usage of rsv bits without negotiated extension.")
         if masked != self.expect_masked:
             raise ProtocolError(_PROTOCOL_ERROR, "Unmasked frame from client" if self.expect_masked
                                 else "Masked frame from server")
@@ -235,7 +236,8 @@ class FrameParser:
                 raise ProtocolError(_PROTOCOL_ERROR, "Unexpected Continuation Frame")
         elif self._msg_opcode is not None:
             raise ProtocolError(
-                _PROTOCOL_ERROR, f"Illegal frame opcode {opcode:#x} received in middle of fragmented message.")
+                _PROTOCOL_ERROR,
+                f"Illegal frame opcode {opcode:#x} received in middle of fragmented message.")
         elif opcode != _TEXT and opcode != _BINARY:
             raise ProtocolError(_PROTOCOL_ERROR, f"Unrecognized Opcode: {opcode:#x}")
         if opcode != _CONT:

@@ -58,7 +58,7 @@ def broadcast(connections: Iterable[WebSocketConnection], message: str | bytes) 
     is its own.  Closing connections are skipped; a slow one only queues,
     up to its ``output_buffer_limit`` (then its ``slow_consumer_policy``
     applies), so one peer cannot hold up the others.  Only the connection's
-    broadcast seam is used (``direct_socket``, ``direct_sent``,
+    broadcast seam is used (``broadcast_targets``, ``direct_sent``,
     ``shared_framing``, ``encode_message``, ``send_encoded``).
     """
     if isinstance(message, str):
@@ -68,19 +68,9 @@ def broadcast(connections: Iterable[WebSocketConnection], message: str | bytes) 
     else:
         raise TypeError("message must be str (text) or bytes-like (binary)")
     size = len(payload)
+    direct, socks, others = WebSocketConnection.broadcast_targets(list(connections), size)
     shared: dict[int, bytes | list] = {}     # encodings by fragment size (0: one frame)
-    direct: list[WebSocketConnection] = []   # the frame goes straight to their socket
-    socks: list[Any] = []
-    sent = 0
-    for connection in list(connections):
-        if not connection.connected:
-            continue
-        sent += 1
-        sock = connection.direct_socket(size)
-        if sock is not None:
-            direct.append(connection)        # a plain socket with nothing queued
-            socks.append(sock)
-            continue
+    for connection in others:
         key = connection.shared_framing()
         if key is None:
             data = connection.encode_message(opcode, payload)
@@ -99,7 +89,7 @@ def broadcast(connections: Iterable[WebSocketConnection], message: str | bytes) 
         # take the whole frame queue the rest, as send_encoded would have.
         for index, result in send_each(socks, whole):
             direct[index].direct_sent(whole, result)
-    return sent
+    return len(direct) + len(others)
 
 
 class _Place:
