@@ -540,7 +540,7 @@ PUBLIC_MODULES = [
 SUPPORT_CLASSES = [
     "wsframework.http11.HttpRequest", "wsframework.http11.HttpResponse",
     "wsframework.http11.Headers", "wsframework.extensions.Extension",
-    "wsframework.permessage_deflate.PerMessageDeflate",
+    "wsframework.permessage_deflate.PerMessageDeflate", "wsframework.framing.Side",
 ]
 
 

@@ -90,7 +90,7 @@ def test_drop_oldest_policy_keeps_the_newest(slow):
 
 def test_wait_policy_blocks_the_sender_until_there_is_room(slow):
     server, server_side, client = slow("wait")
-    server_side._room = room = WaitedOn()       # what a sender waits on for room
+    server_side._outgoing().room = room = WaitedOn()    # what a sender waits on for room
     sender = gevent.spawn(fill, server_side, 200)
     assert room.waited.wait(10)                 # blocked: the client does not read
     assert not sender.ready()

@@ -17,6 +17,7 @@ from gevent import ssl as gssl
 
 from .config import client_config
 from .connection import WebSocketConnection
+from .framing import Side
 from .events import EventEmitter
 from .exceptions import HandshakeError, WebSocketHandshakeError
 from .extensions import parse_extension_header
@@ -247,7 +248,7 @@ def _handshake(target: _Target, protocols: list[str], origin: str | None,
         sock.close()
         raise
     initial = reader.read_exact(reader.buffered) if reader.buffered else b""
-    connection = WebSocketConnection(sock, extensions, protocol, True, config,
+    connection = WebSocketConnection(sock, extensions, protocol, Side.CLIENT, config,
                                      initial_data=initial)
     return connection, response
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["CloseCode", "CLOSE_DESCRIPTIONS", "is_valid_close_code", "close_description"]
+__all__ = ["CloseCode", "CLOSE_DESCRIPTIONS", "is_valid_close_code", "close_description",
+           "close_reply"]
 
 
 class CloseCode(enum.IntEnum):
@@ -60,3 +61,19 @@ def is_valid_close_code(code: int) -> bool:
 def close_description(code: int) -> str | None:
     """The WebSocket-Node text for ``code``, or None when it has none."""
     return CLOSE_DESCRIPTIONS.get(code)
+
+
+def close_reply(status: int, invalid_length: bool = False) -> tuple[int, int]:
+    """How to answer the peer's close frame: ``(reported, reply)``, the code
+    the connection reports and the code of the close frame sent back.
+
+    ``status`` is the frame's code (-1 when it has none); ``invalid_length``
+    marks a payload of one byte.  As WebSocket-Node: 1000 in answer to a
+    valid code or to none, 1002 to an invalid code or length; a frame
+    without a code is reported as 1005.
+    """
+    if invalid_length:
+        return CloseCode.NOT_PROVIDED, CloseCode.PROTOCOL_ERROR
+    if status == -1:
+        return CloseCode.NOT_PROVIDED, CloseCode.NORMAL
+    return status, CloseCode.NORMAL if is_valid_close_code(status) else CloseCode.PROTOCOL_ERROR

@@ -27,21 +27,24 @@ import socket as _socket
 import ssl
 import struct
 from collections import deque
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import gevent
 from gevent import get_hub, getcurrent
 from gevent.socket import socket as GeventSocket
 from gevent.event import Event
 
-from .close_codes import CLOSE_DESCRIPTIONS, is_valid_close_code
+from .close_codes import CLOSE_DESCRIPTIONS, CloseCode, close_reply, is_valid_close_code
 from .events import EventEmitter
 from .exceptions import ConnectionClosedError, ProtocolError, WebSocketError
 from .extensions import Extension
-from .frame import (MAX_CONTROL_PAYLOAD, WebSocketFrame, encode_close_payload, encode_frame,
-                    encode_header)
+from .frame import WebSocketFrame, encode_close_payload
+from .framing import (MAX_CONTROL_PAYLOAD, SMALL_BINARY_HEADS, SMALL_TEXT_HEADS, Opcode, Side,
+                      encode_frame, encode_message)
+from .keepalive import KeepaliveAction, keepalive_step
 from .message import WebSocketMessage
 from .metrics import utf8_length
+from .outgoing import CLOSE, CORKED, FAILED, FULL, QUEUED, SENT, Outgoing, call_back
 from .parser import FrameParser
 from .streams import BufferedReader
 from .timerwheel import wheel_for
@@ -56,15 +59,16 @@ PEER_REQUESTED_CLOSE = "peer_requested_close"
 ENDING = "ending"
 CLOSED = "closed"
 
-_TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+# Plain ints of the opcodes for the hot paths (an IntEnum compares slower).
+_TEXT, _BINARY = Opcode.TEXT.value, Opcode.BINARY.value
+_CLOSE, _PING, _PONG = Opcode.CLOSE.value, Opcode.PING.value, Opcode.PONG.value
 _BYTES_LIKE = (bytes, bytearray, memoryview)
-# Buffers per sendmsg call (the usual IOV_MAX).
-_IOV_MAX = 1024
-# Most bytes of small messages gathered into one send while more input waits.
-_CORK_LIMIT = 0x10000
-# Headers of unmasked, unfragmented text and binary frames shorter than 126.
-_SMALL_TEXT_HEADS = [bytes((0x81, n)) for n in range(126)]
-_SMALL_BINARY_HEADS = [bytes((0x82, n)) for n in range(126)]
+# Close codes as plain ints: what close_reason_code and the close event
+# report (an IntEnum would print as <CloseCode...>).
+_NORMAL, _PROTOCOL_ERROR = CloseCode.NORMAL.value, CloseCode.PROTOCOL_ERROR.value
+_ABNORMAL, _NOT_PROVIDED = CloseCode.ABNORMAL.value, CloseCode.NOT_PROVIDED.value
+_INVALID_DATA, _POLICY_VIOLATION = CloseCode.INVALID_DATA.value, CloseCode.POLICY_VIOLATION.value
+_INTERNAL_ERROR = CloseCode.INTERNAL_SERVER_ERROR.value
 
 Callback = Callable[[Exception | None], Any]
 
@@ -181,15 +185,6 @@ def _control_payload(data: Any) -> bytes:
     return data
 
 
-def _call(callback: Callback, error: Exception | None) -> None:
-    """Run a send callback; an exception in it is logged, never allowed to
-    stop the writer or the reader that called it."""
-    try:
-        callback(error)
-    except Exception:
-        logger.exception("send callback %r raised", callback)
-
-
 def close_quietly(sock: Any, how: int = _socket.SHUT_RDWR) -> None:
     """Shut ``sock`` down (``how``) and close it, ignoring socket errors:
     the peer may be gone already."""
@@ -213,24 +208,28 @@ class WebSocketConnection(EventEmitter):
 
     Built by ``WebSocketRequest.accept()`` and by the client; the arguments
     follow WebSocket-Node: the socket, the negotiated extensions and
-    subprotocol, whether to mask outgoing frames (True on the client), and
-    the config of the server or client.  ``initial_data`` holds bytes that
-    arrived together with the handshake.
+    subprotocol, whether to mask outgoing frames (True on the client; a
+    :class:`~wsframework.framing.Side` is taken too), and the config of the
+    server or client.  ``initial_data`` holds bytes that arrived together
+    with the handshake; ``close_hook(code, description)``, if given, runs
+    once when the connection closes, before any ``close`` handler (the
+    server's bookkeeping); ``metrics`` (the server's ``ServerMetrics``, or
+    None) counts this connection's traffic.
     """
 
-    CLOSE_REASON_NORMAL = 1000
-    CLOSE_REASON_GOING_AWAY = 1001
-    CLOSE_REASON_PROTOCOL_ERROR = 1002
-    CLOSE_REASON_UNPROCESSABLE_INPUT = 1003
-    CLOSE_REASON_RESERVED = 1004
-    CLOSE_REASON_NOT_PROVIDED = 1005
-    CLOSE_REASON_ABNORMAL = 1006
-    CLOSE_REASON_INVALID_DATA = 1007
-    CLOSE_REASON_POLICY_VIOLATION = 1008
-    CLOSE_REASON_MESSAGE_TOO_BIG = 1009
-    CLOSE_REASON_EXTENSION_REQUIRED = 1010
-    CLOSE_REASON_INTERNAL_SERVER_ERROR = 1011
-    CLOSE_REASON_TLS_HANDSHAKE_FAILED = 1015
+    CLOSE_REASON_NORMAL = CloseCode.NORMAL.value
+    CLOSE_REASON_GOING_AWAY = CloseCode.GOING_AWAY.value
+    CLOSE_REASON_PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR.value
+    CLOSE_REASON_UNPROCESSABLE_INPUT = CloseCode.UNPROCESSABLE_INPUT.value
+    CLOSE_REASON_RESERVED = CloseCode.RESERVED.value
+    CLOSE_REASON_NOT_PROVIDED = CloseCode.NOT_PROVIDED.value
+    CLOSE_REASON_ABNORMAL = CloseCode.ABNORMAL.value
+    CLOSE_REASON_INVALID_DATA = CloseCode.INVALID_DATA.value
+    CLOSE_REASON_POLICY_VIOLATION = CloseCode.POLICY_VIOLATION.value
+    CLOSE_REASON_MESSAGE_TOO_BIG = CloseCode.MESSAGE_TOO_BIG.value
+    CLOSE_REASON_EXTENSION_REQUIRED = CloseCode.EXTENSION_REQUIRED.value
+    CLOSE_REASON_INTERNAL_SERVER_ERROR = CloseCode.INTERNAL_SERVER_ERROR.value
+    CLOSE_REASON_TLS_HANDSHAKE_FAILED = CloseCode.TLS_HANDSHAKE_FAILED.value
     CLOSE_DESCRIPTIONS = CLOSE_DESCRIPTIONS
 
     STATE_OPEN = OPEN
@@ -243,34 +242,37 @@ class WebSocketConnection(EventEmitter):
         "remote_address", "remote_addresses", "websocket_version",
         "close_reason_code", "close_description", "state", "connected",
         "input_paused", "output_buffer_full", "assemble_fragments",
-        "max_received_message_size", "close_timeout", "_is_server",
-        "_reader", "_parser", "_raw", "_try_send_ok", "_out", "_out_size",
-        "_high_water", "_flusher", "_flushed", "_callbacks", "_threshold",
-        "_fragment", "_queue", "_queue_limit", "_available", "_space",
+        "max_received_message_size", "close_timeout", "_side",
+        "_reader", "_parser", "_raw", "_out", "_fragment_size",
+        "_queue", "_queue_limit", "_available", "_space",
         "_read_owner", "_background", "_resumed", "_closed", "_close_emitted",
         "_close_timer", "_keepalive_at", "_last_receive",
         "_ping_sent_at", "_loop", "_check_scheduled", "_socket_closed",
         "_close_when_flushed", "_close_received", "_waiting", "_drained",
-        "_read_event", "_checks", "_cork", "_cork_size", "_queue_full", "_queue_bytes",
-        "_queue_byte_limit", "_close_hook",
-        "_consumer_idle", "_buffer_limit", "_room", "_pong",
-        "_closed_locally",
+        "_read_event", "_checks", "_queue_full", "_queue_bytes",
+        "_queue_byte_limit", "_close_hook", "_metrics", "_consumer_idle", "_closed_locally",
         "__weakref__",
     )
 
     def __init__(self, socket: Any, extensions: list | None = None,
-                 protocol: str | None = None, mask_outgoing_packets: bool = False,
-                 config: dict | None = None, *, initial_data: bytes = b"") -> None:
+                 protocol: str | None = None, mask_outgoing_packets: bool | Side = False,
+                 config: dict | None = None, *, initial_data: bytes = b"",
+                 close_hook: Callable[[int, str | None], None] | None = None,
+                 metrics: Any = None) -> None:
         super().__init__()
+        if isinstance(mask_outgoing_packets, Side):
+            side = mask_outgoing_packets
+        else:
+            side = Side.CLIENT if mask_outgoing_packets else Side.SERVER
         if config is None:
             from .config import client_config, server_config
-            config = client_config({}) if mask_outgoing_packets else server_config({})
+            config = client_config({}) if side is Side.CLIENT else server_config({})
         self.socket = socket
         self.config = config
         self.protocol = protocol
         self._extensions: list | None = extensions or None
-        self.mask_outgoing_packets = mask_outgoing_packets
-        self._is_server = not mask_outgoing_packets
+        self._side = side
+        self.mask_outgoing_packets = side.masks_outgoing
         try:
             peer = socket.getpeername()
             self.remote_address = peer[0] if isinstance(peer, tuple) else str(peer)
@@ -287,11 +289,9 @@ class WebSocketConnection(EventEmitter):
         self.assemble_fragments = config["assemble_fragments"]
         self.max_received_message_size = config["max_received_message_size"]
         self.close_timeout = config["close_timeout"]
-        self._threshold = config["fragmentation_threshold"]
-        self._fragment = config["fragment_outgoing_messages"]
-        self._high_water = config["output_high_water_mark"]
-        self._buffer_limit = config["output_buffer_limit"]
-        self._room: Event | None = None
+        # Outgoing messages are split into frames of this size (0: never).
+        self._fragment_size = (config["fragmentation_threshold"]
+                               if config["fragment_outgoing_messages"] else 0)
         self._queue_limit = config["receive_queue_size"]
         self._queue_byte_limit = config["receive_queue_bytes"]
         self._queue_bytes = 0
@@ -313,22 +313,15 @@ class WebSocketConnection(EventEmitter):
         self._queue_full = False
         self._reader = BufferedReader(self._receive, initial_data)
         self._parser = FrameParser(
-            self._reader, expect_masked=self._is_server,
+            self._reader, expect_masked=side.expects_masked,
             max_frame_size=config["max_received_frame_size"],
             max_message_size=config["max_received_message_size"],
             assemble_fragments=self.assemble_fragments,
             extensions=[e for e in extensions or () if isinstance(e, Extension)])
 
-        # gevent's SSL sockets cannot try a send without waiting.
-        self._try_send_ok = not isinstance(socket, ssl.SSLSocket)
-        self._out: deque | None = None
-        self._out_size = 0
-        self._pong: bytes | None = None     # the latest pong owed while output waits
-        self._cork: list | None = None
-        self._cork_size = 0
-        self._flusher = None
-        self._flushed: Event | None = None
-        self._callbacks: deque | None = None
+        # The write side (queue, cork, callbacks, slow-consumer policy):
+        # made when first needed, see _outgoing().
+        self._out: Outgoing | None = None
 
         self._queue: deque | None = None
         self._available: Event | None = None
@@ -347,7 +340,11 @@ class WebSocketConnection(EventEmitter):
         self._loop = gevent.get_hub().loop
         self._checks = _checks_for(self._loop)
         self._close_timer = None
-        self._close_hook: Callable[[int, str], None] | None = None
+        # The owner's bookkeeping, run once on close (see _set_closed): a
+        # slot rather than a handler, as it costs no event table.
+        self._close_hook = close_hook
+        # Read by the hot paths: one check when metrics are off.
+        self._metrics = metrics
         self._keepalive_at = 0.0
         self._last_receive = 0.0
         self._ping_sent_at = 0.0
@@ -370,10 +367,26 @@ class WebSocketConnection(EventEmitter):
             return []
         return self._extensions
 
+    @property
+    def read_owner(self) -> Any:
+        """The greenlet reading this connection right now, or None (a
+        greenlet waiting for the close must not be the one that reads)."""
+        return self._read_owner
+
+    @property
+    def closed_locally(self) -> bool:
+        """Whether this side sent the first close frame (or dropped the
+        connection): who ended it, for the close metrics."""
+        return self._closed_locally
+
+    @property
+    def side(self) -> Side:
+        """Which end of the connection this is: ``Side.SERVER`` or ``Side.CLIENT``."""
+        return self._side
+
     # ------------------------------------------------------------------ repr
     def __repr__(self) -> str:
-        side = "server" if self._is_server else "client"
-        return f"<WebSocketConnection {side} {self.remote_address} {self.state}>"
+        return f"<WebSocketConnection {self._side.value} {self.remote_address} {self.state}>"
 
     # ------------------------------------------------------------- sending
     def send(self, data: str | bytes, callback: Callback | None = None) -> bool:
@@ -384,28 +397,31 @@ class WebSocketConnection(EventEmitter):
         called once the message is written (``error`` None) or failed.
         """
         kind = type(data)
-        if (kind is str or kind is bytes) and not self._extensions and not \
-                self.mask_outgoing_packets and self.state == OPEN:
-            # A server's message without extensions: framed right here.
-            payload = data.encode("utf-8") if kind is str else data
-            n = len(payload)
-            hook = self._close_hook
-            if hook is not None and hook.metrics is not None:
-                hook.metrics.on_message_out(kind is bytes, n)
-                if n < 126:
-                    head = _SMALL_TEXT_HEADS[n] if kind is str else _SMALL_BINARY_HEADS[n]
-                    return self._write(head + payload, callback, message=True)
-                return self._write(self._encode_message(_BINARY if kind is bytes else _TEXT,
-                                                        payload), callback, message=True)
-            if n < 126:
-                head = _SMALL_TEXT_HEADS[n] if kind is str else _SMALL_BINARY_HEADS[n]
-                return self._write(head + payload, callback, message=True)
-        if isinstance(data, _BYTES_LIKE):
+        if kind is str:
+            opcode, payload, heads = _TEXT, data.encode("utf-8"), SMALL_TEXT_HEADS
+        elif kind is bytes:
+            opcode, payload, heads = _BINARY, data, SMALL_BINARY_HEADS
+        elif isinstance(data, _BYTES_LIKE):
             return self.send_bytes(data, callback)
-        if data is None:
+        elif data is None:
             raise TypeError("Data provided must either be bytes-like (binary) or convert "
                             "to str (text)")
-        return self.send_utf(data if isinstance(data, str) else str(data), callback)
+        else:
+            return self.send_utf(str(data), callback)
+        if self.state != OPEN:
+            return self._refuse(callback)
+        n = len(payload)
+        metrics = self._metrics
+        if metrics is not None:
+            metrics.on_message_out(kind is bytes, n)
+        if (n < 126 and not self._extensions and not self.mask_outgoing_packets
+                and (n <= self._fragment_size or not self._fragment_size)):
+            # encode_message's small-frame fast path, inlined: this runs
+            # once per message sent.
+            return self._write(heads[n] + payload, callback, True)
+        return self._write(encode_message(opcode, payload, self.mask_outgoing_packets,
+                                          self._fragment_size, self._extensions),
+                           callback, True)
 
     def send_utf(self, data: str, callback: Callback | None = None) -> bool:
         """Send a text message (str, encoded as UTF-8)."""
@@ -422,51 +438,20 @@ class WebSocketConnection(EventEmitter):
 
     def _send_message(self, opcode: int, payload: bytes, callback: Callback | None) -> bool:
         if self.state != OPEN:
-            error = ConnectionClosedError(
-                f"cannot send: the connection is {self.state.replace('_', ' ')}")
-            if callback is not None:
-                _call(callback, error)
-                return False
-            raise error
-        hook = self._close_hook
-        if hook is not None and hook.metrics is not None:
-            hook.metrics.on_message_out(opcode == _BINARY, len(payload))
-        return self._write(self._encode_message(opcode, payload), callback, message=True)
+            return self._refuse(callback)
+        metrics = self._metrics
+        if metrics is not None:
+            metrics.on_message_out(opcode == _BINARY, len(payload))
+        return self._write(self.encode_message(opcode, payload), callback, message=True)
 
-    def _encode_message(self, opcode: int, payload: bytes) -> bytes | list:
-        """The frames of one message: transformed by the extensions, then
-        split at ``fragmentation_threshold``: one buffer, or for a
-        fragmented message the list of its pieces (headers and payload
-        slices), which :meth:`_write` hands to ``sendmsg`` uncopied."""
-        rsv = 0
-        if self._extensions:
-            for extension in self._extensions:
-                bits, payload = extension.encode(payload)
-                rsv |= bits
-        n = len(payload)
-        mask = self.mask_outgoing_packets
-        threshold = self._threshold
-        if n <= threshold or not self._fragment:
-            if not mask and n < 126:
-                # The most common frame: a small server message.
-                if type(payload) is not bytes:
-                    payload = bytes(payload)
-                return bytes((0x80 | (rsv << 4) | opcode, n)) + payload
-            return encode_frame(opcode, bytes(payload), rsv=rsv, mask=mask)
-        view = memoryview(payload)
-        pieces = []
-        for start in range(0, n, threshold):
-            chunk = view[start:start + threshold]
-            fin = start + threshold >= n
-            first = start == 0
-            if mask:
-                pieces.append(encode_frame(opcode if first else 0, chunk, fin=fin,
-                                           rsv=rsv if first else 0, mask=True))
-            else:
-                pieces.append(encode_header(opcode if first else 0, len(chunk), fin=fin,
-                                            rsv=rsv if first else 0))
-                pieces.append(chunk)
-        return pieces
+    def _refuse(self, callback: Callback | None) -> bool:
+        """A message sent when the connection is no longer open."""
+        error = ConnectionClosedError(
+            f"cannot send: the connection is {self.state.replace('_', ' ')}")
+        if callback is not None:
+            call_back(callback, error)
+            return False
+        raise error
 
     def send_frame(self, frame: WebSocketFrame, callback: Callback | None = None) -> bool:
         """Write one frame as given, masked if this side masks (Node API)."""
@@ -475,7 +460,7 @@ class WebSocketConnection(EventEmitter):
 
     def fragment_and_send(self, frame: WebSocketFrame, callback: Callback | None = None) -> bool:
         """Send a data frame's payload as a message, fragmented (Node API)."""
-        if frame.opcode > 0x7:
+        if frame.opcode >= _CLOSE:
             raise ValueError("You cannot fragment control frames.")
         return self._send_message(frame.opcode, frame.binary_payload, callback)
 
@@ -484,7 +469,7 @@ class WebSocketConnection(EventEmitter):
         connection is no longer open."""
         payload = _control_payload(data)
         if self.state == OPEN:
-            self._write(encode_frame(_PING, payload, mask=self.mask_outgoing_packets))
+            self._write(encode_frame(Opcode.PING, payload, mask=self.mask_outgoing_packets))
 
     def pong(self, data: bytes | str = b"") -> None:
         """Send a pong (≤ 125 bytes); usually sent automatically.
@@ -497,228 +482,168 @@ class WebSocketConnection(EventEmitter):
         """
         payload = _control_payload(data)
         if self.state == OPEN:
-            frame = encode_frame(_PONG, payload, mask=self.mask_outgoing_packets)
-            if self._out and not self._socket_closed:
-                # The flusher is running: it writes the pong next.
-                previous = self._pong
-                self._pong = frame
-                self._out_size += len(frame) - (0 if previous is None else len(previous))
+            frame = encode_frame(Opcode.PONG, payload, mask=self.mask_outgoing_packets)
+            out = self._out
+            if out is not None and out.queue and not self._socket_closed:
+                out.owe_pong(frame)         # the flusher is running: it writes it next
                 return
             self._write(frame)
 
+    # -- the seam for broadcast() ----------------------------------------------
+    # server.broadcast() frames a message once for every connection that
+    # frames it the same way, and writes it to most of them with one C loop
+    # of system calls; these methods are what it needs of a connection.
+    def encode_message(self, opcode: int, payload: bytes) -> bytes | list:
+        """This connection's frames of one message (its extensions, masking
+        and fragmentation; see :func:`wsframework.framing.encode_message`)."""
+        return encode_message(opcode, payload, self.mask_outgoing_packets,
+                              self._fragment_size, self._extensions)
+
+    def shared_framing(self) -> int | None:
+        """For broadcast(): the fragment size (0: none) of this connection's
+        frames when they are plain (no extensions, no masking), so that the
+        same bytes serve every connection with the same answer; None when
+        it must frame each message itself."""
+        if self._extensions or self.mask_outgoing_packets:
+            return None
+        return self._fragment_size
+
+    @staticmethod
+    def broadcast_targets(connections: Iterable["WebSocketConnection"], size: int,
+                          ) -> tuple[list["WebSocketConnection"], list[Any],
+                                     list["WebSocketConnection"]]:
+        """For broadcast(): the open ``connections`` split into those to
+        which a message of ``size`` payload bytes, framed plainly as one
+        frame, may be written right now (plain socket, no extensions, no
+        masking, nothing queued or corked), with their OS sockets, and the
+        others (to be sent with :meth:`send_encoded`).  One call for all,
+        as it runs per connection per broadcast."""
+        direct: list[WebSocketConnection] = []
+        socks: list[Any] = []
+        others: list[WebSocketConnection] = []
+        for connection in connections:
+            if not connection.connected:
+                continue
+            if (connection._extensions or connection.mask_outgoing_packets
+                    or connection._read_event is None or connection._socket_closed
+                    or 0 < connection._fragment_size < size):
+                others.append(connection)
+                continue
+            out = connection._out
+            if out is not None and (out.queue or out.cork is not None):
+                others.append(connection)
+                continue
+            direct.append(connection)
+            socks.append(connection._raw)
+        return direct, socks, others
+
+    def direct_sent(self, data: bytes, result: int) -> None:
+        """For broadcast(): ``data`` went to this connection's socket (see
+        :meth:`broadcast_targets`), which took only ``result`` bytes (the
+        rest is queued) or failed with errno ``-result``."""
+        if result < 0:
+            self._on_socket_error(OSError(-result, os.strerror(-result)), "write")
+        else:
+            self._settle(self._outgoing().enqueue(memoryview(data)[result:]), None)
+
+    def send_encoded(self, data: bytes | list, callback: Callback | None = None) -> bool:
+        """Send frames encoded for this connection (by :meth:`encode_message`,
+        or shared by connections with the same :meth:`shared_framing`) as
+        one data message: queued in order, under the slow-consumer policy."""
+        return self._write(data, callback, message=True)
+
     # -- the outgoing queue --------------------------------------------------
-    def _write(self, data: bytes, callback: Callback | None = None,
+    def _outgoing(self) -> Outgoing:
+        """The write side, made on first need (an idle connection has none)."""
+        out = self._out
+        if out is None:
+            config = self.config
+            out = self._out = Outgoing(
+                self.socket, self._raw, self._reader, plain=self._read_event is not None,
+                try_send_ok=not isinstance(self.socket, ssl.SSLSocket),
+                high_water=config["output_high_water_mark"],
+                limit=config["output_buffer_limit"], policy=config["slow_consumer_policy"],
+                metrics=self._metrics)
+        return out
+
+    def _write(self, data: bytes | list, callback: Callback | None = None,
                message: bool = False) -> bool:
-        """Queue ``data`` behind what is queued, or send it now.  Never
+        """Send ``data`` now or queue it behind what is queued.  Never
         blocks, except a data ``message`` under the "wait" policy when the
         queue is at ``output_buffer_limit``."""
         if self._socket_closed:
             if callback is not None:
-                _call(callback, ConnectionClosedError("the socket is closed"))
+                call_back(callback, ConnectionClosedError("the socket is closed"))
             return False
-        if self._cork is not None:
-            if (message and callback is None and type(data) is bytes
-                    and self._cork_size < _CORK_LIMIT):
-                self._cork.append(data)
-                self._cork_size += len(data)
-                return True
-            self._uncork()                  # what was corked goes first
-        elif (message and callback is None and type(data) is bytes and not self._out
-              and len(data) < _CORK_LIMIT and self._try_send_ok
-              and len(self._reader.buf) > self._reader.pos):
-            # More input is already buffered, so the consumer will be back
-            # at once: gather its replies into one send, made before this
-            # connection next waits for input or, at the latest, on the
-            # next turn of the loop.
-            self._cork = [data]
-            self._cork_size = len(data)
-            self._loop.run_callback(self._uncork)
-            return True
-        out = self._out
-        tried = False
-        if type(data) is list:              # the pieces of a fragmented message
-            if out or self._read_event is None:     # sendmsg: plain sockets only
-                data = b"".join(data)
-            else:
-                tried = True
-                try:
-                    data = self._send_pieces(data)
-                except OSError as exc:
-                    self._on_socket_error(exc, "write")
-                    if callback is not None:
-                        _call(callback, exc)
-                    return False
-                if data is None:
-                    if callback is not None:
-                        _call(callback, None)
-                    return True
-        if message and out and self._out_size + len(data) > self._buffer_limit:
-            if not self._make_room(len(data), callback):
-                return False
-            out = self._out
-        if not out and self._try_send_ok and not tried:
-            try:
-                sent = self._raw.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as exc:
-                self._on_socket_error(exc, "write")
-                if callback is not None:
-                    _call(callback, exc)
-                return False
-            if sent == len(data):
-                if callback is not None:
-                    _call(callback, None)
-                return True
-            data = memoryview(data)[sent:]
-        return self._queue_output(data, callback)
-
-    def _queue_output(self, data: bytes | memoryview, callback: Callback | None = None) -> bool:
-        """Queue what the socket did not take; the flusher greenlet writes
-        it.  False once the queue is above the high-water mark."""
         out = self._out
         if out is None:
-            out = self._out = deque()
-        out.append(data)
-        self._out_size += len(data)
-        if callback is not None:
-            if self._callbacks is None:
-                self._callbacks = deque()
-            self._callbacks.append((data, callback))
-        if self._flusher is None:
-            self._flusher = gevent.spawn(self._flush)
-        if self._out_size > self._high_water:
-            self.output_buffer_full = True
-            return False
-        return True
+            reader = self._reader
+            if (callback is None and type(data) is bytes and self._read_event is not None
+                    and (not message or len(reader.buf) <= reader.pos)):
+                # Nothing queued, nothing to gather: straight to the socket.
+                try:
+                    sent = self._raw.send(data)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                except OSError as exc:
+                    self._on_socket_error(exc, "write")
+                    return False
+                if sent == len(data):
+                    return True
+                return self._settle(self._outgoing().enqueue(memoryview(data)[sent:]), None)
+            out = self._outgoing()
+        verdict = out.write(data, callback, message)
+        if verdict == SENT:
+            return True
+        return self._settle(verdict, callback)
 
-    def _short_send(self, data: bytes, result: int) -> None:
-        """A broadcast sent ``data`` straight to the socket, which took only
-        ``result`` bytes (queue the rest), or failed with errno ``-result``."""
-        if result < 0:
-            self._on_socket_error(OSError(-result, os.strerror(-result)), "write")
-        else:
-            self._queue_output(memoryview(data)[result:])
+    def _settle(self, verdict: int, callback: Callback | None) -> bool:
+        """Act on a verdict of the outgoing queue; what send* returns."""
+        if verdict == QUEUED or verdict == FULL:
+            out = self._out
+            if out.flusher is None:
+                out.flusher = gevent.spawn(self._flush)
+            if verdict == FULL:
+                self.output_buffer_full = True
+                return False
+            return True
+        if verdict == CORKED:
+            self._loop.run_callback(self._uncork)
+            return True
+        if verdict == FAILED:
+            error = self._out.error
+            self._out.error = None
+            self._on_socket_error(error, "write")
+            if callback is not None:
+                call_back(callback, error)
+        elif verdict == CLOSE and self.state == OPEN:
+            logger.warning("%r: slow consumer, %d bytes queued: closing with 1008",
+                           self, self._out.size)
+            self.drop(_POLICY_VIOLATION, "Slow consumer: output buffer limit exceeded")
+        return verdict == SENT
 
     def _uncork(self) -> None:
-        """Write the corked messages (see :meth:`_write`) in one send."""
-        cork = self._cork
-        if cork is not None:
-            self._cork = None
-            self._cork_size = 0
-            self._write(cork[0] if len(cork) == 1 else b"".join(cork))
-
-    def _send_pieces(self, pieces: list) -> bytes | None:
-        """``sendmsg`` the pieces without joining them; None once all are
-        sent, else what the socket did not take, joined (to be queued)."""
-        sendmsg = self._raw.sendmsg
-        start, total = 0, len(pieces)
-        while start < total:
-            batch = pieces[start:start + _IOV_MAX]
-            try:
-                sent = sendmsg(batch)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            for index, piece in enumerate(batch):
-                size = len(piece)
-                if sent < size:
-                    rest = [memoryview(piece)[sent:], *batch[index + 1:],
-                            *pieces[start + len(batch):]]
-                    return b"".join(rest)
-                sent -= size
-            start += len(batch)
-        return None
-
-    def _make_room(self, size: int, callback: Callback | None) -> bool:
-        """The outgoing queue is full (a slow consumer): apply the
-        ``slow_consumer_policy``.  True if the message may be queued now."""
-        policy = self.config["slow_consumer_policy"]
-        limit = self._buffer_limit
-        hook = self._close_hook
-        if hook is not None and hook.metrics is not None:
-            hook.metrics.on_slow_consumer(policy)
-        if policy == "wait" and not self._in_hub():
-            while self._out and self._out_size + size > limit and not self._socket_closed:
-                if self._room is None:
-                    self._room = Event()
-                self._room.clear()
-                self._room.wait()
-            return not self._socket_closed
-        if policy == "drop_oldest":
-            out = self._out
-            while len(out) > 1 and self._out_size + size > limit:
-                dropped = out[1]            # out[0] may be half written: keep it
-                del out[1]
-                self._out_size -= len(dropped)
-                self._fail_callback_of(dropped)
-            return True
-        error = WebSocketError(f"output buffer limit of {limit} bytes reached (slow consumer)")
-        if callback is not None:
-            _call(callback, error)
-        if policy == "close" and self.state == OPEN:
-            logger.warning("%r: slow consumer, %d bytes queued: closing with 1008",
-                           self, self._out_size)
-            self.drop(1008, "Slow consumer: output buffer limit exceeded")
-        return False
-
-    def _in_hub(self) -> bool:
-        return getcurrent() is gevent.get_hub()
-
-    def _fail_callback_of(self, data) -> None:
-        callbacks = self._callbacks
-        if callbacks:
-            for index, (queued, callback) in enumerate(callbacks):
-                if queued is data:
-                    del callbacks[index]
-                    _call(callback, WebSocketError("message dropped: slow consumer"))
-                    return
+        """Write the corked messages in one send (see Outgoing.write)."""
+        out = self._out
+        if out is not None and out.cork is not None:
+            self._settle(out.uncork(), None)
 
     def _flush(self) -> None:
+        """The flusher greenlet: write the queue, then act on how it went."""
         out = self._out
-        callbacks = self._callbacks
-        error = None
         try:
-            while out:
-                data = out[0]
-                self.socket.sendall(data)
-                out.popleft()
-                self._out_size -= len(data)
-                if self._pong is not None:
-                    # The latest pong owed (see pong()) goes next, between
-                    # two frames; it is already counted in _out_size.  It
-                    # waits in the queue, so nothing is sent around it.
-                    out.appendleft(self._pong)
-                    self._pong = None
-                if self._room is not None:
-                    self._room.set()
-                callbacks = self._callbacks
-                if callbacks and callbacks[0][0] is data:
-                    _call(callbacks.popleft()[1], None)
-        except OSError as exc:
-            error = exc
+            error = out.flush()
         finally:
-            self._flusher = None
+            out.flusher = None
         if error is not None:
-            self._fail_callbacks(error)
+            out.fail(error)
             self._on_socket_error(error, "write")
             return
-        if self._flushed is not None:
-            self._flushed.set()
         if self.output_buffer_full:
             self.output_buffer_full = False
             self.emit("drain")
-        if self._close_when_flushed and not self._out:
+        if self._close_when_flushed and not out.queue:
             self._close_socket()
-
-    def _fail_callbacks(self, error: Exception) -> None:
-        callbacks, self._callbacks = self._callbacks, None
-        self._pong = None
-        out = self._out
-        if out:
-            out.clear()
-            self._out_size = 0
-        while callbacks:
-            _call(callbacks.popleft()[1], error)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything sent so far is written to the socket.
@@ -726,18 +651,17 @@ class WebSocketConnection(EventEmitter):
         Returns False if ``timeout`` passed first.  The blocking-style
         counterpart of waiting for ``drain``.
         """
-        self._uncork()
-        if not self._out or self._socket_closed:
+        out = self._out
+        if out is None or self._socket_closed:
             return True
-        if self._flushed is None:
-            self._flushed = Event()
-        self._flushed.clear()
-        return self._flushed.wait(timeout) and not self._out
+        self._uncork()
+        return out.wait_flushed(timeout)
 
     @property
     def buffered_amount(self) -> int:
         """Bytes accepted by ``send*`` and not yet written to the socket."""
-        return self._out_size + self._cork_size
+        out = self._out
+        return 0 if out is None else out.pending
 
     # ------------------------------------------------------------ receiving
     def receive(self, timeout: float | None = None) -> WebSocketMessage | None:
@@ -884,7 +808,8 @@ class WebSocketConnection(EventEmitter):
                 self._last_receive = self._loop.now()
 
     def _receive(self, view: memoryview) -> int:
-        if self._cork is not None:
+        out = self._out
+        if out is not None and out.cork is not None:
             self._uncork()                  # replies out before we wait for more
         if self._read_event is None:        # not a plain gevent socket
             self._waiting = True
@@ -956,14 +881,14 @@ class WebSocketConnection(EventEmitter):
             # A bug of ours must not reach the application's handler, nor
             # leave the peer without a close frame.
             logger.exception("%r: internal error while reading", self)
-            self._fail(1011, "Internal Server Error")
+            self._fail(_INTERNAL_ERROR, "Internal Server Error")
             return None
         if self._close_received:
             return None  # nothing may follow a close frame; ignore it
         if type(event) is WebSocketMessage:
-            hook = self._close_hook
-            if hook is not None and hook.metrics is not None:
-                _count_in(hook.metrics, event)
+            metrics = self._metrics
+            if metrics is not None:
+                _count_in(metrics, event)
             events = self._events
             if events and events.get("message"):
                 self.emit("message", event)
@@ -982,9 +907,9 @@ class WebSocketConnection(EventEmitter):
         elif opcode == _PONG:
             payload = frame.binary_payload
             if len(payload) == 11 and payload[:3] == _RTT_TAG:
-                hook = self._close_hook
-                if hook is not None and hook.metrics is not None:
-                    hook.metrics.on_pong(self._loop.now() - _RTT.unpack_from(payload, 3)[0])
+                metrics = self._metrics
+                if metrics is not None:
+                    metrics.on_pong(self._loop.now() - _RTT.unpack_from(payload, 3)[0])
             self.emit("pong", payload)
         elif opcode == _CLOSE:
             self._on_close_frame(frame)
@@ -1011,21 +936,17 @@ class WebSocketConnection(EventEmitter):
             return
         if state != OPEN:
             return
-        reply_code: int | None
-        if frame.invalid_close_frame_length:
-            code, description, reply_code = 1005, CLOSE_DESCRIPTIONS[1005], 1002
-        elif frame.close_status == -1:
-            code, description, reply_code = 1005, CLOSE_DESCRIPTIONS[1005], 1000
+        code, reply_code = close_reply(frame.close_status, frame.invalid_close_frame_length)
+        code = int(code)
+        if code == _NOT_PROVIDED:
+            description = CLOSE_DESCRIPTIONS[code]
         else:
-            code = frame.close_status
             try:
                 reason = decode_utf8(frame.binary_payload)
             except ProtocolError:
-                self._fail(1007, "Invalid UTF-8 Data Received")
+                self._fail(_INVALID_DATA, "Invalid UTF-8 Data Received")
                 return
             description = reason or CLOSE_DESCRIPTIONS.get(code)
-            # As WebSocket-Node: answer 1000, or 1002 to an invalid code.
-            reply_code = 1000 if is_valid_close_code(code) else 1002
         self._await_consumer()
         if self.state != OPEN:
             return                         # closed meanwhile by our side
@@ -1055,7 +976,7 @@ class WebSocketConnection(EventEmitter):
     def _finish_handshake(self) -> None:
         """Both close frames are exchanged.  The server closes TCP first
         (RFC 6455 §7.1.1); the client waits for it, up to close_timeout."""
-        if self._is_server:
+        if self._side is Side.SERVER:
             self._close_after_output()
         else:
             self._start_close_timer()
@@ -1063,7 +984,7 @@ class WebSocketConnection(EventEmitter):
                 self._ensure_reader()
 
     # ---------------------------------------------------------------- close
-    def close(self, reason_code: int = 1000, description: str | None = None) -> None:
+    def close(self, reason_code: int = _NORMAL, description: str | None = None) -> None:
         """Start the closing handshake with ``reason_code`` (1000 default).
 
         Returns at once; the ``close`` event fires when the peer answers or
@@ -1072,7 +993,9 @@ class WebSocketConnection(EventEmitter):
         if not self.connected:
             return
         if isinstance(reason_code, bool) or not isinstance(reason_code, int):
-            reason_code = 1000
+            reason_code = _NORMAL
+        elif isinstance(reason_code, CloseCode):
+            reason_code = reason_code.value     # reported as a plain int
         if not is_valid_close_code(reason_code):
             raise ValueError(f"Close code {reason_code} is not valid.")
         if not isinstance(description, str):
@@ -1094,7 +1017,7 @@ class WebSocketConnection(EventEmitter):
         if self._read_owner is None:
             self._ensure_reader()
 
-    def drop(self, reason_code: int = 1002, description: str | None = None,
+    def drop(self, reason_code: int = _PROTOCOL_ERROR, description: str | None = None,
              skip_close_frame: bool = False) -> None:
         """Close at once: send a close frame (unless ``skip_close_frame``),
         close the socket, and emit ``close`` before returning."""
@@ -1102,10 +1025,13 @@ class WebSocketConnection(EventEmitter):
             return
         if self.state == OPEN:
             self._closed_locally = True
+        if isinstance(reason_code, CloseCode):
+            reason_code = reason_code.value     # reported as a plain int
         if not isinstance(description, str):
             description = CLOSE_DESCRIPTIONS.get(reason_code)
         if not skip_close_frame and self.state in (OPEN, PEER_REQUESTED_CLOSE):
-            wire_code = reason_code if is_valid_close_code(reason_code) else 1002
+            wire_code = (reason_code if is_valid_close_code(reason_code)
+                         else _PROTOCOL_ERROR)
             reason = _truncate_utf8(description or "", 123)
             self._write(encode_frame(_CLOSE, encode_close_payload(wire_code, reason),
                                      mask=self.mask_outgoing_packets))
@@ -1132,7 +1058,7 @@ class WebSocketConnection(EventEmitter):
         if self.state == CLOSED:
             return
         if self.state == OPEN:
-            self.close_reason_code = 1006
+            self.close_reason_code = _ABNORMAL
             self.close_description = "Connection dropped by remote peer."
         self._set_closed()
         self._close_socket()
@@ -1143,18 +1069,20 @@ class WebSocketConnection(EventEmitter):
             return
         logger.debug("%r: socket error on %s: %s", self, operation, exc)
         if self.state == OPEN or self.close_reason_code == -1:
-            self.close_reason_code = 1006
+            self.close_reason_code = _ABNORMAL
             self.close_description = f"Socket Error: {operation} {_error_name(exc)}"
         if self.has_listeners("error"):
             self.emit("error", exc)
-        self._fail_callbacks(exc if isinstance(exc, Exception) else WebSocketError(str(exc)))
+        if self._out is not None:
+            self._out.fail(exc if isinstance(exc, Exception) else WebSocketError(str(exc)))
         self._set_closed()
         self._close_socket()
 
     def _close_after_output(self) -> None:
         """Close the socket once queued output is written (bounded by the
         close timer, which forces it)."""
-        if self._out and not self._socket_closed:
+        out = self._out
+        if out is not None and out.queue and not self._socket_closed:
             self._close_when_flushed = True
             self._start_close_timer()
             return
@@ -1174,12 +1102,9 @@ class WebSocketConnection(EventEmitter):
             self._close_timer.stop()
             self._close_timer.close()
             self._close_timer = None
-        if self._flusher is not None and self._flusher is not getcurrent():
-            self._flusher.kill(block=False)
-            self._flusher = None
-        if self._callbacks:
-            self._fail_callbacks(ConnectionClosedError("the connection closed before the "
-                                                       "message was written"))
+        if self._out is not None:
+            self._out.close(ConnectionClosedError("the connection closed before the "
+                                                  "message was written"))
         self._set_closed()
 
     def _set_closed(self) -> None:
@@ -1190,19 +1115,19 @@ class WebSocketConnection(EventEmitter):
         self.connected = False
         self._stop_keepalive()
         if self.close_reason_code == -1:
-            self.close_reason_code = 1006
+            self.close_reason_code = _ABNORMAL
             self.close_description = "Connection dropped by remote peer."
-        for event in (self._available, self._space, self._resumed, self._closed, self._flushed,
-                      self._room):
+        for event in (self._available, self._space, self._resumed, self._closed):
             if event is not None:
                 event.set()
+        if self._out is not None:
+            self._out.wake()
         if not self._close_emitted:
             self._close_emitted = True
             hook = self._close_hook
             if hook is not None:
                 # The owner's bookkeeping (a server forgetting the connection)
-                # before any ``close`` handler: a slot rather than a handler,
-                # as it costs no event table on every idle connection.
+                # before any ``close`` handler.
                 self._close_hook = None
                 try:
                     hook(self.close_reason_code, self.close_description)
@@ -1277,41 +1202,31 @@ class WebSocketConnection(EventEmitter):
             self._stop_keepalive()
             return
         config = self.config
-        interval = config["keepalive_interval"]
         now = self._loop.now()
-        if self.input_paused or self._queue_full:
-            self._last_receive = now
-            self._arm_keepalive(interval)
+        step = keepalive_step(now, self._last_receive, self._ping_sent_at,
+                              interval=config["keepalive_interval"],
+                              grace=config["keepalive_grace_period"],
+                              drop_on_timeout=config["drop_connection_on_keepalive_timeout"],
+                              stalled=self.input_paused or self._queue_full)
+        self._last_receive = step.last_receive
+        self._ping_sent_at = step.ping_sent_at
+        action = step.action
+        if action is KeepaliveAction.PEER_GONE:
+            self._stop_keepalive()
+            code = _ABNORMAL
+            logger.info("%r: keepalive timeout: no pong within %s s of the ping; "
+                        "dropping the connection", self, config["keepalive_grace_period"],
+                        extra={"remote_address": self.remote_address,
+                               "close_code": code, "close_reason": "Peer not responding."})
+            gevent.spawn(self.drop, code, "Peer not responding.", True)
             return
-        if self._ping_sent_at:
-            # The grace period after our ping has run out.
-            if self._last_receive >= self._ping_sent_at:
-                self._ping_sent_at = 0.0
+        if action is KeepaliveAction.PING:
+            if self._metrics is not None:
+                # The pong echoes this: its round trip, without per-connection state.
+                gevent.spawn(self.ping, _RTT_TAG + _RTT.pack(now))
             else:
-                self._stop_keepalive()
-                grace = config["keepalive_grace_period"]
-                logger.info("%r: keepalive timeout: no pong within %s s of the ping; "
-                            "dropping the connection", self, grace,
-                            extra={"remote_address": self.remote_address,
-                                   "close_code": 1006, "close_reason": "Peer not responding."})
-                gevent.spawn(self.drop, 1006, "Peer not responding.", True)
-                return
-        idle = now - self._last_receive
-        if idle < interval:
-            self._arm_keepalive(interval - idle)
-            return
-        hook = self._close_hook
-        if hook is not None and hook.metrics is not None:
-            # The pong echoes this: its round trip, without per-connection state.
-            gevent.spawn(self.ping, _RTT_TAG + _RTT.pack(now))
-        else:
-            gevent.spawn(self.ping)
-        if config["drop_connection_on_keepalive_timeout"]:
-            self._ping_sent_at = now
-            self._arm_keepalive(config["keepalive_grace_period"])
-        else:
-            self._last_receive = now
-            self._arm_keepalive(interval)
+                gevent.spawn(self.ping)
+        self._arm_keepalive(step.delay)
 
     # ------------------------------------------------------ flow control
     def pause(self) -> None:

@@ -1,17 +1,18 @@
 """Frames (RFC 6455 §5.2): opcodes, the header codec, and ``WebSocketFrame``.
 
-Encoding is a pair of plain functions used on the hot path.  Decoding of a
-byte stream is done by :mod:`wsframework.parser`; :class:`WebSocketFrame`
+The header codec and message framing live in :mod:`wsframework.framing`
+(re-exported here); decoding of a byte stream is done by
+:mod:`wsframework.parser`; :class:`WebSocketFrame`
 keeps WebSocket-Node's frame object (fields, ``add_data``, ``to_bytes``) for
 code ported from Node and for ``frame`` events.
 """
 
 from __future__ import annotations
 
-import enum
-import os
 import struct
 
+from .framing import (MAX_CONTROL_PAYLOAD, Opcode, decode_header, encode_frame, encode_header,
+                      new_mask_key)
 from .masking import apply_mask
 
 __all__ = [
@@ -23,66 +24,12 @@ __all__ = [
     "MAX_CONTROL_PAYLOAD",
 ]
 
-MAX_CONTROL_PAYLOAD = 125
-
-_pack_short = struct.Struct("!BBH").pack
-_pack_long = struct.Struct("!BBQ").pack
 _unpack_short = struct.Struct("!H").unpack
 _unpack_long = struct.Struct("!Q").unpack
+_CLOSE = Opcode.CLOSE.value
 
-
-class Opcode(enum.IntEnum):
-    """Frame opcodes (RFC 6455 §5.2)."""
-
-    CONTINUATION = 0x0
-    TEXT = 0x1
-    BINARY = 0x2
-    CLOSE = 0x8
-    PING = 0x9
-    PONG = 0xA
-
-
-DATA_OPCODES = frozenset((0x0, 0x1, 0x2))
-CONTROL_OPCODES = frozenset((0x8, 0x9, 0xA))
-
-
-def encode_header(opcode: int, length: int, *, fin: bool = True, rsv: int = 0,
-                  mask: bytes | None = None) -> bytes:
-    """The header of a frame, with the minimal length encoding."""
-    b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
-    mbit = 0x80 if mask is not None else 0
-    if length < 126:
-        header = bytes((b0, mbit | length))
-    elif length < 0x10000:
-        header = _pack_short(b0, mbit | 126, length)
-    else:
-        header = _pack_long(b0, mbit | 127, length)
-    return header + mask if mask is not None else header
-
-
-_key_pool = b""
-_key_offset = 0
-
-
-def new_mask_key() -> bytes:
-    """A fresh, unpredictable masking key (RFC 6455 §5.3), taken from
-    ``os.urandom`` 4 KiB at a time rather than one system call per frame."""
-    global _key_pool, _key_offset
-    if _key_offset >= len(_key_pool):
-        _key_pool = os.urandom(4096)
-        _key_offset = 0
-    key = _key_pool[_key_offset:_key_offset + 4]
-    _key_offset += 4
-    return key
-
-
-def encode_frame(opcode: int, payload: bytes = b"", *, fin: bool = True,
-                 rsv: int = 0, mask: bool = False) -> bytes:
-    """A whole frame; a client masks with a fresh random key."""
-    if mask:
-        key = new_mask_key()
-        return encode_header(opcode, len(payload), fin=fin, rsv=rsv, mask=key) + apply_mask(payload, key)
-    return encode_header(opcode, len(payload), fin=fin, rsv=rsv) + payload
+DATA_OPCODES = frozenset((Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY))
+CONTROL_OPCODES = frozenset((Opcode.CLOSE, Opcode.PING, Opcode.PONG))
 
 
 def encode_close_payload(code: int | None, reason: str | bytes = b"") -> bytes:
@@ -141,14 +88,10 @@ class WebSocketFrame:
         buf = self._pending
         if len(buf) < 2:
             return False
-        b0, b1 = buf[0], buf[1]
-        self.fin = bool(b0 & 0x80)
-        self.rsv1, self.rsv2, self.rsv3 = bool(b0 & 0x40), bool(b0 & 0x20), bool(b0 & 0x10)
-        self.opcode = b0 & 0x0F
-        self.mask = bool(b1 & 0x80)
-        length = b1 & 0x7F
+        self.fin, rsv, self.opcode, self.mask, length = decode_header(buf[0], buf[1])
+        self.rsv1, self.rsv2, self.rsv3 = bool(rsv & 4), bool(rsv & 2), bool(rsv & 1)
         pos = 2
-        if self.opcode >= 8:
+        if self.opcode >= _CLOSE:
             if length > MAX_CONTROL_PAYLOAD:
                 return self._fail("Illegal control frame longer than 125 bytes.")
             if not self.fin:
@@ -187,7 +130,7 @@ class WebSocketFrame:
         if key is not None:
             payload = apply_mask(payload, key)
         del buf[:pos + length]
-        if self.opcode == Opcode.CLOSE:
+        if self.opcode == _CLOSE:
             if length == 1:
                 self.invalid_close_frame_length = True
                 payload = b""

@@ -14,7 +14,9 @@ from typing import Sequence
 
 from .exceptions import PayloadTooBig, ProtocolError
 from .extensions import Extension
-from .frame import MAX_CONTROL_PAYLOAD, Opcode, WebSocketFrame
+from .close_codes import CloseCode
+from .frame import WebSocketFrame
+from .framing import MAX_CONTROL_PAYLOAD, Opcode, decode_header, header_size
 from .masking import apply_mask, rotate_mask
 from .message import WebSocketMessage
 from .speedups import accelerated
@@ -28,7 +30,10 @@ _unpack_short_from = struct.Struct("!H").unpack_from
 _unpack_long_from = struct.Struct("!Q").unpack_from
 
 _TEXT, _BINARY, _CONT = Opcode.TEXT.value, Opcode.BINARY.value, Opcode.CONTINUATION.value
-_CLOSE = Opcode.CLOSE.value
+_CLOSE, _PONG = Opcode.CLOSE.value, Opcode.PONG.value
+_PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR.value
+# The first header byte of an unfragmented text / binary frame without RSV bits.
+_WHOLE_TEXT, _WHOLE_BINARY = 0x80 | _TEXT, 0x80 | _BINARY
 
 # Payloads of a fragmented binary message shorter than this are gathered in
 # one growing bytearray, not kept as one object each: an object and its list
@@ -55,7 +60,7 @@ def py_parse_small(buf: bytearray, pos: int, masked: bool,
     if available < 2:
         return None
     b0 = buf[pos]
-    if b0 != 0x81 and b0 != 0x82:
+    if b0 != _WHOLE_TEXT and b0 != _WHOLE_BINARY:
         return None
     b1 = buf[pos + 1]
     length = b1 & 0x7F
@@ -71,7 +76,7 @@ def py_parse_small(buf: bytearray, pos: int, masked: bool,
         if available < 2 + length:
             return None
         payload = bytes(buf[pos + 2:end])
-    if b0 == 0x81:
+    if b0 == _WHOLE_TEXT:
         try:
             return payload.decode("utf-8"), end
         except UnicodeDecodeError:
@@ -186,39 +191,35 @@ class FrameParser:
         if len(buf) - pos < 2:
             reader.ensure(2)
             buf, pos = reader.buf, reader.pos
-        b0 = buf[pos]
         b1 = buf[pos + 1]
-        fin = b0 >= 0x80
-        rsv = (b0 >> 4) & 0x07
-        opcode = b0 & 0x0F
-        masked = b1 >= 0x80
-        length = b1 & 0x7F
-        size = (2 if length < 126 else 4 if length == 126 else 10) + (4 if masked else 0)
+        fin, rsv, opcode, masked, length = decode_header(buf[pos], b1)
+        size = header_size(b1)
         if len(buf) - pos < size:
             reader.ensure(size)
             buf, pos = reader.buf, reader.pos
-        if opcode >= 8:
+        if opcode >= _CLOSE:
             if length > MAX_CONTROL_PAYLOAD:
-                raise ProtocolError(1002, "Illegal control frame longer than 125 bytes.")
+                raise ProtocolError(_PROTOCOL_ERROR, "Illegal control frame longer than 125 bytes.")
             if not fin:
-                raise ProtocolError(1002, "Control frames must not be fragmented.")
+                raise ProtocolError(_PROTOCOL_ERROR, "Control frames must not be fragmented.")
         if length == 126:
             length = _unpack_short_from(buf, pos + 2)[0]
         elif length == 127:
             length = _unpack_long_from(buf, pos + 2)[0]
             if length >> 32:
-                raise ProtocolError(1002, "Unsupported 64-bit length frame received")
+                raise ProtocolError(_PROTOCOL_ERROR, "Unsupported 64-bit length frame received")
         if length > self.max_frame_size:
             raise PayloadTooBig(f"Frame size of {length} bytes exceeds maximum accepted frame size")
-        if rsv and (rsv & ~self.allowed_rsv or opcode >= 8 or opcode == _CONT):
-            raise ProtocolError(1002, "Unsupported usage of rsv bits without negotiated extension.")
+        if rsv and (rsv & ~self.allowed_rsv or opcode >= _CLOSE or opcode == _CONT):
+            raise ProtocolError(_PROTOCOL_ERROR,
+                                "Unsupported usage of rsv bits without negotiated extension.")
         if masked != self.expect_masked:
-            raise ProtocolError(1002, "Unmasked frame from client" if self.expect_masked
+            raise ProtocolError(_PROTOCOL_ERROR, "Unmasked frame from client" if self.expect_masked
                                 else "Masked frame from server")
-        if opcode < 8:
+        if opcode < _CLOSE:
             self._check_data_opcode(opcode, length, rsv)
-        elif opcode > 0xA:
-            raise ProtocolError(1002, f"Unrecognized Opcode: {opcode:#x}")
+        elif opcode > _PONG:
+            raise ProtocolError(_PROTOCOL_ERROR, f"Unrecognized Opcode: {opcode:#x}")
         self._key = bytes(buf[pos + size - 4:pos + size]) if masked else None
         reader.skip(size)
         self._fin, self._rsv, self._opcode, self._length = fin, rsv, opcode, length
@@ -228,12 +229,13 @@ class FrameParser:
     def _check_data_opcode(self, opcode: int, length: int, rsv: int) -> None:
         if opcode == _CONT:
             if self._msg_opcode is None:
-                raise ProtocolError(1002, "Unexpected Continuation Frame")
+                raise ProtocolError(_PROTOCOL_ERROR, "Unexpected Continuation Frame")
         elif self._msg_opcode is not None:
             raise ProtocolError(
-                1002, f"Illegal frame opcode {opcode:#x} received in middle of fragmented message.")
+                _PROTOCOL_ERROR,
+                f"Illegal frame opcode {opcode:#x} received in middle of fragmented message.")
         elif opcode != _TEXT and opcode != _BINARY:
-            raise ProtocolError(1002, f"Unrecognized Opcode: {opcode:#x}")
+            raise ProtocolError(_PROTOCOL_ERROR, f"Unrecognized Opcode: {opcode:#x}")
         if opcode != _CONT:
             self._msg_size = 0
             self._text = opcode == _TEXT
@@ -244,7 +246,7 @@ class FrameParser:
                 for extension in active:
                     claimed |= extension.rsv_mask
                 if rsv & ~claimed:
-                    raise ProtocolError(1002, "Unsupported usage of rsv bits without "
+                    raise ProtocolError(_PROTOCOL_ERROR, "Unsupported usage of rsv bits without "
                                               "negotiated extension.")
         if self.assemble_fragments and not self._active:
             # Transformed messages are measured after decoding instead.
@@ -270,7 +272,7 @@ class FrameParser:
         # each piece arrives, to fail fast (unless an extension must decode
         # it first: then it is checked after decoding).
         decoder = None
-        if self._text and self._opcode < 8 and not self._active:
+        if self._text and self._opcode < _CLOSE and not self._active:
             decoder = self._decoder
             if decoder is None:
                 decoder = self._decoder = Utf8Decoder()
@@ -307,7 +309,7 @@ class FrameParser:
 
     def _complete_frame(self, payload: bytes) -> WebSocketMessage | WebSocketFrame | None:
         opcode, fin = self._opcode, self._fin
-        if opcode >= 8:
+        if opcode >= _CLOSE:
             return self._control_frame(opcode, payload)
         if self._active:
             for extension in reversed(self._active):

@@ -9,6 +9,7 @@ until it closes.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket as _socket
 import ssl
@@ -25,10 +26,12 @@ from gevent.pywsgi import WSGIServer
 from gevent.server import StreamServer
 from gevent.socket import wait_read
 
+from .close_codes import CloseCode
 from .config import server_config
 from .connection import WebSocketConnection, close_quietly
 from .events import EventEmitter
 from .exceptions import HandshakeError
+from .framing import Opcode, encode_message
 from .handshake import reject_response
 from .http11 import parse_request, read_head, send_all
 from .metrics import metrics_for
@@ -42,6 +45,8 @@ __all__ = ["WebSocketServer", "broadcast"]
 
 logger = logging.getLogger("wsframework.server")
 
+_TEXT, _BINARY = Opcode.TEXT.value, Opcode.BINARY.value
+
 
 def broadcast(connections: Iterable[WebSocketConnection], message: str | bytes) -> int:
     """Send ``message`` (str: text, bytes-like: binary) to each open
@@ -52,47 +57,39 @@ def broadcast(connections: Iterable[WebSocketConnection], message: str | bytes) 
     a compressed connection encodes for itself, since its compressor state
     is its own.  Closing connections are skipped; a slow one only queues,
     up to its ``output_buffer_limit`` (then its ``slow_consumer_policy``
-    applies), so one peer cannot hold up the others.
+    applies), so one peer cannot hold up the others.  Only the connection's
+    broadcast seam is used (``broadcast_targets``, ``direct_sent``,
+    ``shared_framing``, ``encode_message``, ``send_encoded``).
     """
     if isinstance(message, str):
-        opcode, payload = 0x1, message.encode("utf-8")
+        opcode, payload = _TEXT, message.encode("utf-8")
     elif isinstance(message, (bytes, bytearray, memoryview)):
-        opcode, payload = 0x2, bytes(message)
+        opcode, payload = _BINARY, bytes(message)
     else:
         raise TypeError("message must be str (text) or bytes-like (binary)")
     size = len(payload)
-    whole = None                # the one-frame encoding, shared by most connections
-    shared: dict[int, bytes | list] = {}     # fragmented ones, by threshold
-    direct: list[WebSocketConnection] = []   # the frame goes straight to their socket
-    sent = 0
-    for connection in list(connections):
-        if not connection.connected:
-            continue
-        sent += 1
-        if connection._extensions or connection.mask_outgoing_packets:
-            data = connection._encode_message(opcode, payload)
-        elif size <= connection._threshold or not connection._fragment:
-            if (connection._read_event is not None and not connection._out
-                    and connection._cork is None and not connection._socket_closed):
-                direct.append(connection)   # a plain socket with nothing queued
-                continue
-            data = whole
-            if data is None:
-                data = whole = connection._encode_message(opcode, payload)
+    direct, socks, others = WebSocketConnection.broadcast_targets(list(connections), size)
+    shared: dict[int, bytes | list] = {}     # encodings by fragment size (0: one frame)
+    for connection in others:
+        key = connection.shared_framing()
+        if key is None:
+            data = connection.encode_message(opcode, payload)
         else:
-            data = shared.get(connection._threshold)
+            if key and size <= key:
+                key = 0                      # fits in one frame
+            data = shared.get(key)
             if data is None:
-                data = shared[connection._threshold] = connection._encode_message(
-                    opcode, payload)
-        connection._write(data, message=True)
+                data = shared[key] = encode_message(opcode, payload, fragment_size=key)
+        connection.send_encoded(data)
     if direct:
+        whole = shared.get(0)
         if whole is None:
-            whole = direct[0]._encode_message(opcode, payload)
+            whole = encode_message(opcode, payload)
         # One loop of system calls (in C when built); those that did not
-        # take the whole frame queue the rest, as _write would have.
-        for index, result in send_each([connection._raw for connection in direct], whole):
-            direct[index]._short_send(whole, result)
-    return sent
+        # take the whole frame queue the rest, as send_encoded would have.
+        for index, result in send_each(socks, whole):
+            direct[index].direct_sent(whole, result)
+    return len(direct) + len(others)
 
 
 class _Place:
@@ -100,14 +97,14 @@ class _Place:
     ``max_connections_per_ip``): taken when a handshake has been parsed,
     given back when the request is rejected or its connection closes."""
 
-    __slots__ = ("server", "peer", "connection", "held", "expires", "metrics")
+    __slots__ = ("server", "peer", "request", "connection", "held", "expires")
 
     def __init__(self, server: "WebSocketServer", peer: str) -> None:
         self.server = server
-        #: The server's ServerMetrics (or None), read by the connection's
-        #: hot paths through its close hook: one check when disabled.
-        self.metrics = server._metrics
         self.peer = peer
+        #: The request until accepted: its ``connection_class`` is, until
+        #: then, a factory passing this place as the connection's close hook.
+        self.request: WebSocketRequest | None = None
         self.connection: WebSocketConnection | None = None
         self.held = True
         self.expires = 0.0                  # on the lifetime wheel until then
@@ -127,10 +124,14 @@ class _Place:
 
     def accepted(self, connection: WebSocketConnection) -> None:
         """``request_accepted``: the server tracks the connection until it closes."""
+        request, self.request = self.request, None
+        if request is not None and isinstance(request.connection_class, functools.partial):
+            # The factory served its purpose: the request, which may live as
+            # long as the connection, keeps the plain class again.
+            request.connection_class = request.connection_class.func
         server = self.server
         self.connection = connection
         server._connections[connection] = None
-        connection._close_hook = self
         if server._metrics is not None:
             server._metrics.on_accepted()
         lifetime = server.config["max_connection_lifetime"]
@@ -142,7 +143,7 @@ class _Place:
         server.emit("connect", connection)
 
     def __call__(self, code: int, description: str) -> None:
-        """The connection closed (its ``_close_hook``)."""
+        """The connection closed (its ``close_hook``)."""
         self.release()
         server = self.server
         if self.expires:
@@ -158,7 +159,7 @@ class _Place:
         connection = self.connection
         if connection is not None and connection.connected:
             logger.debug("%r: lifetime reached, closing with 1001", connection)
-            connection.close(1001, "Connection lifetime reached")
+            connection.close(CloseCode.GOING_AWAY, "Connection lifetime reached")
 
 
 #: The longest pause between two closes of a drain (seconds).
@@ -169,9 +170,10 @@ def _closing_side(connection: WebSocketConnection | None, code: int) -> str:
     """Who ended ``connection``: ``local`` (this server sent the first close
     frame or dropped it), ``remote`` (the client did), ``none`` (the TCP
     connection was lost without a close handshake)."""
-    if connection is None or code == 1006 or not connection.was_clean and code == 1005:
+    if (connection is None or code == CloseCode.ABNORMAL
+            or not connection.was_clean and code == CloseCode.NOT_PROVIDED):
         return "none"
-    return "local" if connection._closed_locally else "remote"
+    return "local" if connection.closed_locally else "remote"
 
 
 def _expire(place: _Place) -> None:
@@ -330,7 +332,7 @@ class WebSocketServer(EventEmitter):
         self._close_gracefully(timeout)
         server.stop(timeout)
 
-    def close_all_connections(self, reason_code: int = 1000,
+    def close_all_connections(self, reason_code: int = CloseCode.NORMAL,
                               description: str | None = None) -> None:
         """Close every connection and reject pending requests with 503."""
         for connection in list(self._connections):
@@ -356,7 +358,7 @@ class WebSocketServer(EventEmitter):
         self.unmount()
         self._close_gracefully(timeout)
 
-    def drain(self, period: float = 10.0, reason_code: int = 1001,
+    def drain(self, period: float = 10.0, reason_code: int = CloseCode.GOING_AWAY,
               description: str = "Server shutting down", timeout: float | None = None) -> None:
         """Drain for a deploy: from now on :attr:`ready` is False and new
         upgrades get 503; the open connections are closed with
@@ -392,7 +394,7 @@ class WebSocketServer(EventEmitter):
         with gevent.Timeout(timeout if timeout is not None
                             else self.config["close_timeout"] + 1, False):
             for connection in connections:
-                if connection._read_owner is not me:
+                if connection.read_owner is not me:
                     connection.wait_closed()
         if self._metrics is not None:
             self._metrics.draining.set(0)
@@ -416,13 +418,13 @@ class WebSocketServer(EventEmitter):
     def _close_gracefully(self, timeout: float | None) -> None:
         """Close every connection with 1001 and wait for the handshakes."""
         connections = self.connections
-        self.close_all_connections(1001, "Server shutting down")
+        self.close_all_connections(CloseCode.GOING_AWAY, "Server shutting down")
         me = gevent.getcurrent()
         with gevent.Timeout(timeout, False):
             for connection in connections:
                 # A connection read by this very greenlet cannot finish its
                 # handshake while we wait; its close timer ends it.
-                if connection._read_owner is not me:
+                if connection.read_owner is not me:
                     connection.wait_closed()
 
     # ------------------------------------------------------------ broadcast
@@ -560,6 +562,11 @@ class WebSocketServer(EventEmitter):
             self._reject(request, 503, refusal)
             return request
         place = _Place(self, peer)
+        # The connection, once accepted, tells its place when it closes and
+        # counts its traffic in the server's metrics.
+        place.request = request
+        request.connection_class = functools.partial(
+            connection_class, close_hook=place, metrics=self._metrics)
         try:
             self.pending_requests.append(request)
             request.once("request_resolved", self._on_resolved)
