@@ -77,7 +77,7 @@ class WebSocketRequest(EventEmitter):
         "socket", "http_request", "server_config", "resource", "resource_url", "_host", "_key",
         "websocket_version", "origin", "requested_protocols", "_protocol_map",
         "_extensions", "_cookies", "remote_address", "remote_addresses", "connection",
-        "connection_class", "_initial_data", "_resolved", "_resolved_event", "reject_status",
+        "connection_class", "connection_options", "_initial_data", "_resolved", "_resolved_event", "reject_status",
         "environ",
         "__weakref__",
     )
@@ -88,6 +88,9 @@ class WebSocketRequest(EventEmitter):
                  environ: dict[str, Any] | None = None) -> None:
         self._events = None                 # EventEmitter.__init__, without the call
         self.connection_class = connection_class
+        #: Keyword arguments the accepted connection is made with (the
+        #: server's close hook and metrics); dropped once it is made.
+        self.connection_options: dict[str, Any] | None = None
         # The WSGI environ when the request came through a WSGI server
         # (wsframework.wsgi), so a handler can run the web framework's
         # session and auth on it; None otherwise.
@@ -249,9 +252,10 @@ class WebSocketRequest(EventEmitter):
             self.key, protocol=protocol_header, origin=allowed_origin,
             websocket_version=self.websocket_version, cookie_lines=cookie_lines,
             extensions=extensions_header)
+        options, self.connection_options = self.connection_options, None
         connection = self.connection_class(
             self.socket, extensions, accepted_protocol, False, self.server_config,
-            initial_data=self._initial_data)
+            initial_data=self._initial_data, **(options or {}))
         connection.websocket_version = self.websocket_version
         connection.remote_address = self.remote_address
         connection.remote_addresses = self.remote_addresses     # one list for both

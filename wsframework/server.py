@@ -9,7 +9,6 @@ until it closes.
 
 from __future__ import annotations
 
-import functools
 import logging
 import socket as _socket
 import ssl
@@ -97,14 +96,11 @@ class _Place:
     ``max_connections_per_ip``): taken when a handshake has been parsed,
     given back when the request is rejected or its connection closes."""
 
-    __slots__ = ("server", "peer", "request", "connection", "held", "expires")
+    __slots__ = ("server", "peer", "connection", "held", "expires")
 
     def __init__(self, server: "WebSocketServer", peer: str) -> None:
         self.server = server
         self.peer = peer
-        #: The request until accepted: its ``connection_class`` is, until
-        #: then, a factory passing this place as the connection's close hook.
-        self.request: WebSocketRequest | None = None
         self.connection: WebSocketConnection | None = None
         self.held = True
         self.expires = 0.0                  # on the lifetime wheel until then
@@ -124,11 +120,6 @@ class _Place:
 
     def accepted(self, connection: WebSocketConnection) -> None:
         """``request_accepted``: the server tracks the connection until it closes."""
-        request, self.request = self.request, None
-        if request is not None and isinstance(request.connection_class, functools.partial):
-            # The factory served its purpose: the request, which may live as
-            # long as the connection, keeps the plain class again.
-            request.connection_class = request.connection_class.func
         server = self.server
         self.connection = connection
         server._connections[connection] = None
@@ -564,9 +555,7 @@ class WebSocketServer(EventEmitter):
         place = _Place(self, peer)
         # The connection, once accepted, tells its place when it closes and
         # counts its traffic in the server's metrics.
-        place.request = request
-        request.connection_class = functools.partial(
-            connection_class, close_hook=place, metrics=self._metrics)
+        request.connection_options = {"close_hook": place, "metrics": self._metrics}
         try:
             self.pending_requests.append(request)
             request.once("request_resolved", self._on_resolved)
