@@ -24,17 +24,17 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:  # no compiler, no headers...
-            self.warn(f"wsframework._speedups not built ({exc}); using pure Python")
+            self.warn(f"wsframework.protocol._speedups not built ({exc}); using pure Python")
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as exc:
-            self.warn(f"wsframework._speedups not built ({exc}); using pure Python")
+            self.warn(f"wsframework.protocol._speedups not built ({exc}); using pure Python")
 
 
 EXT_MODULES = [] if os.environ.get("WSFRAMEWORK_NO_EXTENSIONS") else [
-    Extension("wsframework._speedups", ["wsframework/_speedups.c"], optional=True),
+    Extension("wsframework.protocol._speedups", ["wsframework/protocol/_speedups.c"], optional=True),
 ]
 
 setup(
@@ -44,7 +44,7 @@ setup(
     long_description=LONG_DESCRIPTION,
     long_description_content_type="text/markdown",
     packages=find_packages(include=["wsframework", "wsframework.*"]),
-    package_data={"wsframework.chat": ["static/*"]},
+    package_data={"wsframework.apps.chat": ["static/*"]},
     ext_modules=EXT_MODULES,
     cmdclass={"build_ext": OptionalBuildExt},
     python_requires=">=3.10",
@@ -75,7 +75,7 @@ setup(
         "docs": ["sphinx>=7.4", "myst-parser>=3.0", "furo>=2024.1.29", "sphinx-design>=0.6"],
         "bench": ["matplotlib>=3.5"],
     },
-    entry_points={"console_scripts": ["wsframework=wsframework.cli:main"]},
+    entry_points={"console_scripts": ["wsframework=wsframework.apps.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Framework :: gevent",

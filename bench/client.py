@@ -274,7 +274,7 @@ class WsframeworkAPI:
     def __init__(self) -> None:
         import gevent
         import wsframework
-        from wsframework import masking
+        from wsframework.protocol import masking
         self.gevent, self.wsframework = gevent, wsframework
         self.info = {"wsframework": wsframework.__version__, "speedups": bool(masking.SPEEDUPS),
                      "gevent": gevent.__version__}

@@ -27,7 +27,7 @@ monkey.patch_all()
 import gevent  # noqa: E402
 
 import wsframework  # noqa: E402
-from wsframework.permessage_deflate import PerMessageDeflate  # noqa: E402
+from wsframework.protocol.permessage_deflate import PerMessageDeflate  # noqa: E402
 
 SERVER = """
 import sys, json

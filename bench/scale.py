@@ -72,12 +72,12 @@ from greenlet import greenlet  # noqa: E402
 import wsframework  # noqa: E402
 from wsframework import WebSocketConnection, WebSocketHandshakeError, WebSocketServer  # noqa: E402
 from wsframework.config import client_config  # noqa: E402
-from wsframework.extensions import parse_extension_header  # noqa: E402
-from wsframework.handshake import (check_response, client_request, generate_key,  # noqa: E402
+from wsframework.protocol.extensions import parse_extension_header  # noqa: E402
+from wsframework.protocol.handshake import (check_response, client_request, generate_key,  # noqa: E402
                                    non_101_message)
-from wsframework.http11 import parse_response, read_head  # noqa: E402
-from wsframework.permessage_deflate import client_accept, client_offer  # noqa: E402
-from wsframework.streams import BufferedReader  # noqa: E402
+from wsframework.protocol.http11 import parse_response, read_head  # noqa: E402
+from wsframework.protocol.permessage_deflate import client_accept, client_offer  # noqa: E402
+from wsframework.protocol.streams import BufferedReader  # noqa: E402
 
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 BROADCAST_TAG = "B "

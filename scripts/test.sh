@@ -23,7 +23,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 VENV="${WSF_VENV:-.venv}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-# The docs extra too: tests/test_docs.py builds the docs and runs their samples.
+# The docs extra too: tests/project/test_docs.py builds the docs and runs their samples.
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,docs]'
 npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
 if [ $# -gt 0 ]; then
@@ -33,5 +33,5 @@ fi
 # broadcast tests again on the pure-Python fallback.
 "$VENV/bin/pytest-gevent" -q
 WSFRAMEWORK_NO_SPEEDUPS=1 "$VENV/bin/pytest-gevent" -q -p no:cacheprovider \
-  tests/test_masking.py tests/test_frame.py tests/test_parser.py tests/test_parse_small.py tests/test_connection.py \
-  tests/test_sending.py tests/test_slow_consumer.py
+  tests/unit/test_masking.py tests/unit/test_frame.py tests/unit/test_parser.py tests/unit/test_parse_small.py tests/sockets/test_connection.py \
+  tests/sockets/test_sending.py tests/sockets/test_slow_consumer.py

@@ -24,7 +24,7 @@ from wsframework import WebSocketServer
 
 # The client honours HTTP_PROXY, HTTPS_PROXY and ALL_PROXY as urllib does;
 # the suite's own connections go straight to 127.0.0.1 whatever the machine
-# says (tests/test_proxy.py sets them where it means to).
+# says (tests/sockets/test_proxy.py sets them where it means to).
 for _name in ("http_proxy", "https_proxy", "all_proxy"):
     os.environ.pop(_name, None)
     os.environ.pop(_name.upper(), None)

@@ -17,13 +17,13 @@ from unittest import mock
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from wsframework import masking
-from wsframework import parser as parser_module
+from wsframework.protocol import masking
+from wsframework.protocol import parser as parser_module
 from wsframework.exceptions import InvalidUTF8, PayloadTooBig, ProtocolError
-from wsframework.frame import Opcode, WebSocketFrame
-from wsframework.message import WebSocketMessage
-from wsframework.parser import FrameParser
-from wsframework.streams import BufferedReader
+from wsframework.protocol.frame import Opcode, WebSocketFrame
+from wsframework.protocol.message import WebSocketMessage
+from wsframework.protocol.parser import FrameParser
+from wsframework.protocol.streams import BufferedReader
 
 __all__ = [
     "EXAMPLES_VARIABLE", "LONG_RUN", "QUICK_EXAMPLES", "fuzz", "chunked", "mutated",

@@ -12,11 +12,11 @@ from typing import Callable
 from gevent.event import Event
 from gevent.server import StreamServer
 
-from wsframework.frame import encode_frame
-from wsframework.handshake import accept_key
-from wsframework.http11 import HttpResponse, parse_response, read_head
-from wsframework.parser import FrameParser
-from wsframework.streams import BufferedReader
+from wsframework.protocol.frame import encode_frame
+from wsframework.protocol.handshake import accept_key
+from wsframework.protocol.http11 import HttpResponse, parse_response, read_head
+from wsframework.protocol.parser import FrameParser
+from wsframework.protocol.streams import BufferedReader
 
 
 def handshake_request(path: str = "/", headers: dict | None = None,

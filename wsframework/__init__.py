@@ -4,14 +4,14 @@ Every public class is importable from here; see the README for the
 server, client and blocking-style examples.
 """
 
-from . import deprecation
+from . import _moved, deprecation
 from .client import WebSocketClient, connect
-from .close_codes import CLOSE_DESCRIPTIONS, CloseCode
+from .protocol.close_codes import CLOSE_DESCRIPTIONS, CloseCode
 from .connection import WebSocketConnection
 from .exceptions import (ConnectionClosedError, HandshakeError, PayloadTooBig,
                          ProtocolError, WebSocketError, WebSocketHandshakeError)
-from .frame import Opcode, WebSocketFrame
-from .message import WebSocketMessage
+from .protocol.frame import Opcode, WebSocketFrame
+from .protocol.message import WebSocketMessage
 from .proxy import ProxyError
 from .reconnect import connect_forever
 from .request import WebSocketRequest
@@ -19,6 +19,8 @@ from .router import WebSocketRouter, WebSocketRouterRequest
 from .server import WebSocketServer, broadcast
 from .version import __version__, version
 from .w3c import W3CWebSocket
+
+_moved.install()
 
 __all__ = [
     "WebSocketServer", "WebSocketRequest", "WebSocketConnection", "WebSocketClient",

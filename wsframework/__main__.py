@@ -1,7 +1,7 @@
-"""``python -m wsframework``: see :mod:`wsframework.cli`."""
+"""``python -m wsframework``: see :mod:`wsframework.apps.cli`."""
 
 import sys
 
-from .cli import main
+from .apps.cli import main
 
 sys.exit(main())

@@ -34,21 +34,21 @@ from gevent import get_hub, getcurrent
 from gevent.socket import socket as GeventSocket
 from gevent.event import Event
 
-from .close_codes import CLOSE_DESCRIPTIONS, CloseCode, close_reply, is_valid_close_code
+from .protocol.close_codes import CLOSE_DESCRIPTIONS, CloseCode, close_reply, is_valid_close_code
 from .events import EventEmitter
 from .exceptions import ConnectionClosedError, ProtocolError, WebSocketError
-from .extensions import Extension
-from .frame import WebSocketFrame, encode_close_payload
-from .framing import (MAX_CONTROL_PAYLOAD, SMALL_BINARY_HEADS, SMALL_TEXT_HEADS, Opcode, Side,
+from .protocol.extensions import Extension
+from .protocol.frame import WebSocketFrame, encode_close_payload
+from .protocol.framing import (MAX_CONTROL_PAYLOAD, SMALL_BINARY_HEADS, SMALL_TEXT_HEADS, Opcode, Side,
                       encode_frame, encode_message)
-from .keepalive import KeepaliveAction, keepalive_step
-from .message import WebSocketMessage
+from .protocol.keepalive import KeepaliveAction, keepalive_step
+from .protocol.message import WebSocketMessage
 from .metrics import utf8_length
 from .outgoing import CLOSE, CORKED, FAILED, FULL, QUEUED, SENT, Outgoing, call_back
-from .parser import FrameParser
-from .streams import BufferedReader
-from .timerwheel import wheel_for
-from .utf8 import decode_utf8
+from .protocol.parser import FrameParser
+from .protocol.streams import BufferedReader
+from .protocol.timerwheel import wheel_for
+from .protocol.utf8 import decode_utf8
 
 __all__ = ["WebSocketConnection"]
 
@@ -209,7 +209,7 @@ class WebSocketConnection(EventEmitter):
     Built by ``WebSocketRequest.accept()`` and by the client; the arguments
     follow WebSocket-Node: the socket, the negotiated extensions and
     subprotocol, whether to mask outgoing frames (True on the client; a
-    :class:`~wsframework.framing.Side` is taken too), and the config of the
+    :class:`~wsframework.protocol.framing.Side` is taken too), and the config of the
     server or client.  ``initial_data`` holds bytes that arrived together
     with the handshake; ``close_hook(code, description)``, if given, runs
     once when the connection closes, before any ``close`` handler (the
@@ -495,7 +495,7 @@ class WebSocketConnection(EventEmitter):
     # of system calls; these methods are what it needs of a connection.
     def encode_message(self, opcode: int, payload: bytes) -> bytes | list:
         """This connection's frames of one message (its extensions, masking
-        and fragmentation; see :func:`wsframework.framing.encode_message`)."""
+        and fragmentation; see :func:`wsframework.protocol.framing.encode_message`)."""
         return encode_message(opcode, payload, self.mask_outgoing_packets,
                               self._fragment_size, self._extensions)
 

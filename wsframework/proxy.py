@@ -20,8 +20,8 @@ import gevent
 from gevent import socket as gsocket
 
 from .exceptions import HandshakeError, WebSocketHandshakeError
-from .http11 import HttpResponse, parse_response, read_head
-from .streams import BufferedReader
+from .protocol.http11 import HttpResponse, parse_response, read_head
+from .protocol.streams import BufferedReader
 
 __all__ = ["ProxyError", "proxy_for", "open_tunnel", "PROXY_SCHEMES"]
 

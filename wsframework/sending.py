@@ -1,6 +1,7 @@
-"""``send_each``: one message to many sockets, for ``broadcast()``.
+"""Writing to sockets: ``send_each``, one message to many sockets for
+``broadcast()``, and ``send_all``, an HTTP answer written with an idle limit.
 
-The C version (see :mod:`wsframework.speedups`) runs the loop of system
+The C version (see :mod:`wsframework.protocol.speedups`) runs the loop of system
 calls without the interpreter in between (a broadcast to a thousand
 connections spends its time in the kernel); the pure-Python one is the
 fallback.
@@ -10,11 +11,14 @@ from __future__ import annotations
 
 import errno
 import socket as _socket
+import struct
 from typing import Any, Sequence
 
-from .speedups import SPEEDUPS, accelerated  # SPEEDUPS: re-exported, the one flag
+from gevent.socket import socket as _GeventSocket
 
-__all__ = ["send_each", "py_send_each", "SPEEDUPS"]
+from .protocol.speedups import SPEEDUPS, accelerated  # SPEEDUPS: re-exported, the one flag
+
+__all__ = ["send_each", "py_send_each", "send_all", "SPEEDUPS"]
 
 
 def py_send_each(socks: Sequence[Any], data: bytes) -> list[tuple[int, int]]:
@@ -39,3 +43,50 @@ def py_send_each(socks: Sequence[Any], data: bytes) -> list[tuple[int, int]]:
 
 
 send_each = accelerated("send_each", py_send_each)
+
+
+_LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+def send_all(sock: Any, data: bytes | bytearray | memoryview,
+             idle_timeout: float | None) -> None:
+    """Write all of ``data`` to ``sock`` (a gevent socket), giving up once
+    the peer has taken nothing for ``idle_timeout`` seconds (None: no limit).
+
+    An HTTP answer to a client that does not read would otherwise hold the
+    writing greenlet, and the kernel's send queue, for ever.  On giving up
+    the connection is set to reset when closed (``SO_LINGER`` 0: the kernel
+    drops what it still holds for the peer) and :class:`TimeoutError`
+    (``ETIMEDOUT``) is raised.  A slow reader that keeps taking data is not
+    cut off: the limit is on a lack of progress, not on the whole write.
+    """
+    if idle_timeout is None:
+        sock.sendall(data)
+        return
+    if type(sock) is _GeventSocket:
+        # A head nearly always fits the kernel's send buffer: one
+        # non-blocking send, and the timeout juggling below only if not.
+        try:
+            sent = sock.send(data, 0, 0.0)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            return
+        data = memoryview(data)[sent:]
+    previous = sock.gettimeout()
+    sock.settimeout(idle_timeout)
+    try:
+        view = memoryview(data)
+        while len(view):
+            try:
+                sent = sock.send(view)
+            except _socket.timeout:
+                try:
+                    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, _LINGER_RESET)
+                except OSError:
+                    pass
+                raise TimeoutError(errno.ETIMEDOUT, f"the peer took no data for "
+                                                    f"{idle_timeout} s") from None
+            view = view[sent:]
+    finally:
+        sock.settimeout(previous)

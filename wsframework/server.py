@@ -25,19 +25,20 @@ from gevent.pywsgi import WSGIServer
 from gevent.server import StreamServer
 from gevent.socket import wait_read
 
-from .close_codes import CloseCode
+from .protocol.close_codes import CloseCode
 from .config import server_config
 from .connection import WebSocketConnection, close_quietly
 from .events import EventEmitter
 from .exceptions import HandshakeError
-from .framing import Opcode, encode_message
-from .handshake import reject_response
-from .http11 import parse_request, read_head, send_all
+from .protocol.framing import Opcode, encode_message
+from .protocol.handshake import reject_response
+from .protocol.http11 import parse_request, read_head
+from .sending import send_all
 from .metrics import metrics_for
 from .request import WebSocketRequest
 from .sending import send_each
-from .streams import BufferedReader
-from .timerwheel import TimerWheel
+from .protocol.streams import BufferedReader
+from .protocol.timerwheel import TimerWheel
 from .unix import remove_socket_file, unix_listener, unix_peer
 
 __all__ = ["WebSocketServer", "broadcast"]

@@ -35,8 +35,9 @@ import gevent
 from gevent import pywsgi
 
 from .connection import WebSocketConnection
-from .http11 import Headers, HttpRequest, send_all, unfold
-from .message import WebSocketMessage
+from .protocol.http11 import Headers, HttpRequest, unfold
+from .sending import send_all
+from .protocol.message import WebSocketMessage
 from .server import WebSocketServer
 
 __all__ = ["WebSocketHandler", "GeventWebSocket"]

@@ -7,7 +7,7 @@
   without a description is a build warning (an error under ``-W``), so a
   new key cannot ship undocumented: add a line to :data:`DESCRIPTIONS`.
 * ``.. event:: ClassName.name(args)`` documents an event; it lands in the
-  inventory as ``std:event ClassName.name`` (tests/test_docs.py checks
+  inventory as ``std:event ClassName.name`` (tests/project/test_docs.py checks
   that every event the library emits has one).
 """
 

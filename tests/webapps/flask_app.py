@@ -1,4 +1,4 @@
-"""A Flask app in the app-factory pattern for tests/test_flask_sock.py: a
+"""A Flask app in the app-factory pattern for tests/integrations/test_flask_sock.py: a
 blueprint with a WebSocket route, bound by ``sock.init_app(app)``; the
 handler reads Flask's ``session`` and ``g``."""
 

@@ -1,4 +1,4 @@
-"""WSGI apps for tests/test_gunicorn.py: a page, and an echo WebSocket
+"""WSGI apps for tests/integrations/test_gunicorn.py: a page, and an echo WebSocket
 written gevent-websocket style (``gevent_style``) or as a route of a
 router whose server the app carries (``routed``).
 

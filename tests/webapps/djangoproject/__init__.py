@@ -1,2 +1,2 @@
 """A minimal Django project (sessions, auth on SQLite) with a WebSocket
-view, for tests/test_django.py.  The database file is WSF_DJANGO_DB."""
+view, for tests/integrations/test_django.py.  The database file is WSF_DJANGO_DB."""

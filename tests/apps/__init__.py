@@ -1,0 +1,1 @@
+"""The applications: chat (one process and across Redis), CLI, bots, the page in Chromium."""

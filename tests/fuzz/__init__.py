@@ -1,0 +1,1 @@
+"""Property-based fuzzing of the parsers and codecs (hypothesis)."""

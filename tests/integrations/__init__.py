@@ -1,0 +1,1 @@
+"""WSGI, gunicorn, Django and Flask."""

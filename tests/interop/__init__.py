@@ -1,0 +1,1 @@
+"""Against independent peers: websockets, ws and WebSocket-Node (in this folder)."""

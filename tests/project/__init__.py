@@ -1,0 +1,1 @@
+"""The repository itself: docs, examples, no outside paths, the conformance gate."""

@@ -1,0 +1,1 @@
+"""The protocol core without sockets: bytes in, events and bytes out."""
