@@ -6,10 +6,10 @@ server, client and blocking-style examples.
 
 from . import _moved, deprecation
 from .client import WebSocketClient, connect
-from .protocol.close_codes import CLOSE_DESCRIPTIONS, CloseCode
 from .connection import WebSocketConnection
 from .exceptions import (ConnectionClosedError, HandshakeError, PayloadTooBig,
                          ProtocolError, WebSocketError, WebSocketHandshakeError)
+from .protocol.close_codes import CLOSE_DESCRIPTIONS, CloseCode
 from .protocol.frame import Opcode, WebSocketFrame
 from .protocol.message import WebSocketMessage
 from .proxy import ProxyError

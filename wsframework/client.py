@@ -17,15 +17,15 @@ from gevent import ssl as gssl
 
 from .config import client_config
 from .connection import WebSocketConnection
-from .protocol.framing import Side
 from .events import EventEmitter
 from .exceptions import HandshakeError, WebSocketHandshakeError
 from .protocol.extensions import parse_extension_header
-from .protocol.permessage_deflate import client_accept, client_offer
-from .proxy import open_tunnel, proxy_for
+from .protocol.framing import Side
 from .protocol.handshake import check_response, client_request, generate_key, non_101_message
 from .protocol.http11 import HttpResponse, invalid_token_char, parse_response, read_head
+from .protocol.permessage_deflate import client_accept, client_offer
 from .protocol.streams import BufferedReader
+from .proxy import open_tunnel, proxy_for
 from .unix import quote_target, split_unix_url, unix_connect
 
 __all__ = ["WebSocketClient", "connect", "InvalidURL"]

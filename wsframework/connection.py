@@ -34,21 +34,20 @@ from gevent import get_hub, getcurrent
 from gevent.socket import socket as GeventSocket
 from gevent.event import Event
 
-from .protocol.close_codes import CLOSE_DESCRIPTIONS, CloseCode, close_reply, is_valid_close_code
 from .events import EventEmitter
 from .exceptions import ConnectionClosedError, ProtocolError, WebSocketError
+from .outgoing import CLOSE, CORKED, FAILED, FULL, QUEUED, SENT, Outgoing, call_back
+from .protocol.close_codes import CLOSE_DESCRIPTIONS, CloseCode, close_reply, is_valid_close_code
 from .protocol.extensions import Extension
 from .protocol.frame import WebSocketFrame, encode_close_payload
-from .protocol.framing import (MAX_CONTROL_PAYLOAD, SMALL_BINARY_HEADS, SMALL_TEXT_HEADS, Opcode, Side,
-                      encode_frame, encode_message)
+from .protocol.framing import (MAX_CONTROL_PAYLOAD, SMALL_BINARY_HEADS, SMALL_TEXT_HEADS,
+                               Opcode, Side, encode_frame, encode_message)
 from .protocol.keepalive import KeepaliveAction, keepalive_step
 from .protocol.message import WebSocketMessage
-from .metrics import utf8_length
-from .outgoing import CLOSE, CORKED, FAILED, FULL, QUEUED, SENT, Outgoing, call_back
 from .protocol.parser import FrameParser
 from .protocol.streams import BufferedReader
 from .protocol.timerwheel import wheel_for
-from .protocol.utf8 import decode_utf8
+from .protocol.utf8 import decode_utf8, utf8_length
 
 __all__ = ["WebSocketConnection"]
 

@@ -37,6 +37,9 @@ import time
 import weakref
 from typing import Any
 
+from .fanout import broadcast
+from .protocol.utf8 import utf8_length
+
 __all__ = ["ServerMetrics", "metrics_for", "exposition", "close_code_label", "MULTIPROC_ENV",
            "INSTALL_HINT"]
 
@@ -149,7 +152,6 @@ class ServerMetrics:
 
     def broadcast_to(self, connections: Any, message: str | bytes) -> int:
         """:func:`wsframework.broadcast`, timed and counted."""
-        from .server import broadcast
         with self.time_broadcast():
             sent = broadcast(connections, message)
         binary = not isinstance(message, str)
@@ -203,11 +205,6 @@ def close_code_label(code: int) -> str:
     if 4000 <= code <= 4999:
         return "4xxx"
     return "other"
-
-
-def utf8_length(text: str) -> int:
-    """Bytes of ``text`` in UTF-8, without encoding it when it is ASCII."""
-    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 class _Timer:

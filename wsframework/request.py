@@ -10,16 +10,16 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from gevent.event import Event
 
 from .connection import WebSocketConnection, close_quietly
-from .protocol.cookies import parse_cookies, serialize_cookies
 from .events import EventEmitter
-from .protocol.extensions import parse_extension_header
-from .protocol.permessage_deflate import server_negotiate
 from .exceptions import HandshakeError, WebSocketError
+from .protocol.cookies import parse_cookies, serialize_cookies
+from .protocol.extensions import parse_extension_header
 from .protocol.handshake import accept_response, check_request, reject_response
 from .protocol.headers import parse_extensions, parse_forwarded_for, parse_protocols
 from .protocol.http11 import Headers, HttpRequest, invalid_token_char
-from .sending import send_all
+from .protocol.permessage_deflate import server_negotiate
 from .protocol.url import ResourceURL
+from .sending import send_all
 
 __all__ = ["WebSocketRequest"]
 

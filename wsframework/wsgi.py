@@ -36,8 +36,8 @@ from gevent import pywsgi
 
 from .connection import WebSocketConnection
 from .protocol.http11 import Headers, HttpRequest, unfold
-from .sending import send_all
 from .protocol.message import WebSocketMessage
+from .sending import send_all
 from .server import WebSocketServer
 
 __all__ = ["WebSocketHandler", "GeventWebSocket"]

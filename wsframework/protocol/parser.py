@@ -13,8 +13,8 @@ import struct
 from typing import Sequence
 
 from ..exceptions import PayloadTooBig, ProtocolError
-from .extensions import Extension
 from .close_codes import CloseCode
+from .extensions import Extension
 from .frame import WebSocketFrame
 from .framing import MAX_CONTROL_PAYLOAD, Opcode, decode_header, header_size
 from .masking import apply_mask, rotate_mask

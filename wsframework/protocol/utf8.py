@@ -7,7 +7,7 @@ import codecs
 
 from ..exceptions import InvalidUTF8
 
-__all__ = ["Utf8Decoder"]
+__all__ = ["Utf8Decoder", "utf8_length"]
 
 _IncrementalDecoder = codecs.getincrementaldecoder("utf-8")
 
@@ -70,3 +70,8 @@ def decode_utf8(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidUTF8() from None
+
+
+def utf8_length(text: str) -> int:
+    """Bytes of ``text`` in UTF-8, without encoding it when it is ASCII."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
