@@ -8,6 +8,12 @@ The greenlet model, in short:
   When nobody is reading — event-style code, or a consumer busy elsewhere —
   a background reader greenlet takes over and queues messages for
   :meth:`receive`.  Event handlers run in whichever greenlet is reading.
+* **Parking.**  An event-style connection of a ``listen()`` server on a
+  plain socket holds no greenlet while idle: between frames, with nothing
+  buffered, its reader arms the socket's read watcher and returns (see
+  :meth:`run`).  When data comes, the watcher hands the connection to one
+  of a small pool of reader greenlets, which reads it as above until it
+  is idle again.
 * **Writing** never blocks the caller.  A frame is written with a
   non-blocking ``send``; whatever the kernel does not take is queued and a
   flusher greenlet writes it.  Each frame is queued whole and in order, so
@@ -159,7 +165,10 @@ class _Parked:
         connection = self.connection
         if connection._parked is not self:
             return                          # unparked meanwhile
-        connection._unpark()
+        try:
+            connection._unpark()
+        except Exception:                   # never into the hub
+            logger.exception("%r: could not stop the read watcher", connection)
         # The watcher saw the socket readable: the next receive tries first.
         connection._drained = False
         _readers_for(connection._loop).dispatch(connection, None)
