@@ -149,42 +149,45 @@ def _checks_for(loop: Any) -> _ReaderChecks:
 
 
 class _Parked:
-    """The read watcher's callback of a parked connection (one that waits
-    for data in the event loop, holding no greenlet).  An object rather than
-    a greenlet's ``switch``, with the ``throw`` gevent's ``cancel_wait``
-    calls on a watcher's ``callback.__self__`` when the socket is closed
-    under it."""
+    """Owner of the read watcher's callback (``wake``) of a parked
+    connection (one that waits for data in the event loop, holding no
+    greenlet).  An object rather than a greenlet's ``switch``, with the
+    ``throw`` that gevent's ``cancel_wait`` calls on a watcher's
+    ``callback.__self__`` when the socket is closed under it.  Made once
+    per connection, at its first park, and kept until it closes."""
 
-    __slots__ = ("connection",)
+    __slots__ = ("connection", "readers")
 
-    def __init__(self, connection: "WebSocketConnection") -> None:
+    def __init__(self, connection: "WebSocketConnection", readers: "_Readers") -> None:
         self.connection = connection
+        self.readers = readers
 
     def wake(self) -> None:
         """Data (or EOF) arrived: read on in a pooled greenlet (runs in the hub)."""
         connection = self.connection
-        if connection._parked is not self:
+        if connection._parked is None:
             return                          # unparked meanwhile
+        connection._parked = None
         try:
-            connection._unpark()
+            connection._read_event.stop()
         except Exception:                   # never into the hub
             logger.exception("%r: could not stop the read watcher", connection)
         # The watcher saw the socket readable: the next receive tries first.
         connection._drained = False
-        _readers_for(connection._loop).dispatch(connection, None)
+        self.readers.dispatch(connection, None)
 
     def throw(self, error: Any = None, *_args: Any) -> None:
         """The socket was closed elsewhere while parked (runs in the hub):
         the connection fails as a read on a closed socket would."""
         connection = self.connection
-        if connection._parked is not self:
+        if connection._parked is None:
             return
         connection._parked = None
         if isinstance(error, type):
             error = error()
         if not isinstance(error, OSError):
             error = OSError(errno.EBADF, "the socket was closed")
-        _readers_for(connection._loop).dispatch(connection, error)
+        self.readers.dispatch(connection, error)
 
 
 class _Readers:
@@ -368,7 +371,7 @@ class WebSocketConnection(EventEmitter):
         "_close_when_flushed", "_close_received", "_waiting", "_drained",
         "_read_event", "_checks", "_queue_full", "_queue_bytes",
         "_queue_byte_limit", "_close_hook", "_metrics", "_consumer_idle", "_closed_locally",
-        "_may_park", "_parked",
+        "_may_park", "_parked", "_waker",
         "__weakref__",
     )
 
@@ -454,10 +457,12 @@ class WebSocketConnection(EventEmitter):
         self._close_received = False
         self._closed_locally = False        # this side sent the first close (or dropped)
         self._check_scheduled = False
-        # Parking (see run(park=True)): allowed for this connection, and
-        # the watcher's callback object while parked.
+        # Parking (see run(park=True)): allowed for this connection; the
+        # read watcher's callback (a _Parked's wake), made at the first
+        # park; the same while parked, else None.
         self._may_park = False
-        self._parked: _Parked | None = None
+        self._waker: Callable[[], None] | None = None
+        self._parked: Callable[[], None] | None = None
 
         self._loop = gevent.get_hub().loop
         self._checks = _checks_for(self._loop)
@@ -891,7 +896,7 @@ class WebSocketConnection(EventEmitter):
         """
         if self._read_owner is None and self.state != CLOSED:
             self._background = True
-            if park and self._read_event is not None:
+            if park and self._read_event is not None and self.socket.timeout is None:
                 self._may_park = True
                 # Nothing read yet: wait for the first bytes parked.
                 self._drained = True
@@ -931,20 +936,22 @@ class WebSocketConnection(EventEmitter):
         """Wait for data in the event loop rather than in this greenlet
         (which then ends or serves another connection): arm the socket's
         read watcher with a :class:`_Parked`.  False when that cannot be
-        done (a timeout on the socket, someone else's wait, a closed one)."""
+        done (someone else's wait, a closed socket)."""
         watcher = self._read_event
-        if (self._socket_closed or self.socket.timeout is not None
-                or watcher.callback is not None):
+        if self._socket_closed or watcher.callback is not None:
             return False
         out = self._out
         if out is not None and out.cork is not None:
             self._uncork()                  # replies out before we wait for more
             if self.state != OPEN or self._socket_closed:
                 return False
-        parked = self._parked = _Parked(self)
+        waker = self._waker
+        if waker is None:
+            waker = self._waker = _Parked(self, _readers_for(self._loop)).wake
+        self._parked = waker
         if not self.input_paused:
             # Paused: armed by resume().
-            watcher.start(parked.wake)
+            watcher.start(waker)
         return True
 
     def _unpark(self) -> None:
@@ -1286,6 +1293,7 @@ class WebSocketConnection(EventEmitter):
         self.connected = False
         self._stop_keepalive()
         self._unpark()                      # nothing more is read
+        self._waker = None                  # (a cycle through the connection)
         if self.close_reason_code == -1:
             self.close_reason_code = _ABNORMAL
             self.close_description = "Connection dropped by remote peer."
@@ -1423,7 +1431,7 @@ class WebSocketConnection(EventEmitter):
             self._last_receive = self._loop.now()
             parked = self._parked
             if parked is not None and self._read_event.callback is None:
-                self._read_event.start(parked.wake)
+                self._read_event.start(parked)
             if self._resumed is not None:
                 self._resumed.set()
                 self._resumed = None
