@@ -393,3 +393,17 @@ def test_many_wake_ups_at_once_keep_the_pool_bounded():
             assert_parked(connection)
     finally:
         server.stop()
+
+
+def test_max_connection_lifetime_closes_a_parked_connection():
+    server = Server(max_connection_lifetime=0.05, connection_lifetime_jitter=0)
+    try:
+        client = server.client()
+        round_trip(client)
+        assert_parked(server.only_connection())
+        assert read_close(client) == 1001        # from the lifetime wheel
+        client.send_frame(Opcode.CLOSE, encode_close_payload(1001))
+        assert client.read_until_eof() == b""
+        assert server.closes == [(1001, "Connection lifetime reached")]
+    finally:
+        server.stop()
