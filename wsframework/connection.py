@@ -174,6 +174,14 @@ class _Parked:
             logger.exception("%r: could not stop the read watcher", connection)
         # The watcher saw the socket readable: the next receive tries first.
         connection._drained = False
+        # _Readers.dispatch, inlined for the usual case (once per message
+        # of an idle connection): an idle reader takes it.
+        idle = self.readers.idle
+        if idle:
+            worker = idle.pop()
+            if not worker.dead:
+                worker.switch(connection, None)     # its _work catches everything
+                return
         self.readers.dispatch(connection, None)
 
     def throw(self, error: Any = None, *_args: Any) -> None:
