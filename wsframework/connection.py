@@ -8,6 +8,12 @@ The greenlet model, in short:
   When nobody is reading — event-style code, or a consumer busy elsewhere —
   a background reader greenlet takes over and queues messages for
   :meth:`receive`.  Event handlers run in whichever greenlet is reading.
+* **Parking.**  An event-style connection of a ``listen()`` server on a
+  plain socket holds no greenlet while idle: between frames, with nothing
+  buffered, its reader arms the socket's read watcher and returns (see
+  :meth:`run`).  When data comes, the watcher hands the connection to one
+  of a small pool of reader greenlets, which reads it as above until it
+  is idle again.
 * **Writing** never blocks the caller.  A frame is written with a
   non-blocking ``send``; whatever the kernel does not take is queued and a
   flusher greenlet writes it.  Each frame is queued whole and in order, so
@@ -31,6 +37,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import gevent
 from gevent import get_hub, getcurrent
+from greenlet import greenlet as RawGreenlet
 from gevent.socket import socket as GeventSocket
 from gevent.event import Event
 
@@ -138,6 +145,127 @@ def _checks_for(loop: Any) -> _ReaderChecks:
     if checks is None:
         checks = _reader_checks[loop] = _ReaderChecks(loop)
     return checks
+
+
+class _Parked:
+    """Owner of the read watcher's callback (``wake``) of a parked
+    connection (one that waits for data in the event loop, holding no
+    greenlet).  An object rather than a greenlet's ``switch``, with the
+    ``throw`` that gevent's ``cancel_wait`` calls on a watcher's
+    ``callback.__self__`` when the socket is closed under it.  Made once
+    per connection, at its first park, and kept until it closes."""
+
+    __slots__ = ("connection", "readers")
+
+    def __init__(self, connection: "WebSocketConnection", readers: "_Readers") -> None:
+        self.connection = connection
+        self.readers = readers
+
+    def wake(self) -> None:
+        """Data (or EOF) arrived: read on in a pooled greenlet (runs in the hub)."""
+        connection = self.connection
+        if connection._parked is None:
+            return                          # unparked meanwhile
+        connection._parked = None
+        try:
+            connection._read_event.stop()
+        except Exception:                   # never into the hub
+            logger.exception("%r: could not stop the read watcher", connection)
+        # The watcher saw the socket readable: the next receive tries first.
+        connection._drained = False
+        # _Readers.dispatch, inlined for the usual case (once per message
+        # of an idle connection): an idle reader takes it.
+        idle = self.readers.idle
+        if idle:
+            worker = idle.pop()
+            if not worker.dead:
+                worker.switch(connection, None)     # its _work catches everything
+                return
+        self.readers.dispatch(connection, None)
+
+    def throw(self, error: Any = None, *_args: Any) -> None:
+        """The socket was closed elsewhere while parked (runs in the hub):
+        the connection fails as a read on a closed socket would."""
+        connection = self.connection
+        if connection._parked is None:
+            return
+        connection._parked = None
+        if isinstance(error, type):
+            error = error()
+        if not isinstance(error, OSError):
+            error = OSError(errno.EBADF, "the socket was closed")
+        self.readers.dispatch(connection, error)
+
+
+class _Readers:
+    """A small pool of greenlets that read connections woken from parking.
+
+    A new greenlet per wake-up would allocate a fresh Python data stack
+    each time; these wait for work between connections instead.  At most
+    ``size`` wait idle; more are made only while none is idle."""
+
+    __slots__ = ("hub", "idle", "size")
+
+    def __init__(self, hub: Any, size: int) -> None:
+        self.hub = hub
+        self.idle: list[Any] = []
+        self.size = size
+
+    def dispatch(self, connection: "WebSocketConnection", error: OSError | None) -> None:
+        """Read ``connection`` (or fail it with ``error``) in an idle reader
+        or a new one.  Called in the hub; nothing may raise into it."""
+        try:
+            idle = self.idle
+            while idle:
+                worker = idle.pop()
+                if not worker.dead:
+                    break
+            else:
+                worker = RawGreenlet(self._work, self.hub)
+            worker.switch(connection, error)
+        except Exception:                       # never into the hub
+            logger.exception("%r: could not resume reading", connection)
+
+    def _work(self, connection: Any, error: OSError | None) -> None:
+        """A reader's life: read what it is given until that parks or
+        closes, then wait in the pool for the next one."""
+        idle = self.idle
+        hub = self.hub
+        while True:
+            try:
+                if error is not None:
+                    connection._on_socket_error(error, "read")
+                else:
+                    connection._read_loop()
+            except gevent.GreenletExit:
+                return
+            except BaseException:               # noqa: B036 - never into the hub
+                logger.exception("%r: error while reading", connection)
+            connection = error = None
+            if len(idle) >= self.size:
+                return
+            me = getcurrent()
+            idle.append(me)
+            while True:
+                work = hub.switch()
+                if type(work) is tuple and len(work) == 2:
+                    connection, error = work
+                    break
+                # A stray switch (nothing of ours): wait on, still idle.
+                if me not in idle:
+                    idle.append(me)
+
+
+#: Idle pooled readers kept per event loop.
+_READERS_SIZE = 16
+_readers: dict[Any, _Readers] = {}
+
+
+def _readers_for(loop: Any) -> _Readers:
+    readers = _readers.get(loop)
+    if readers is None:
+        readers = _readers[loop] = _Readers(get_hub(), _READERS_SIZE)
+    return readers
 
 
 # A keepalive ping's payload when metrics are on: a tag and the loop time it
@@ -250,6 +378,7 @@ class WebSocketConnection(EventEmitter):
         "_close_when_flushed", "_close_received", "_waiting", "_drained",
         "_read_event", "_checks", "_queue_full", "_queue_bytes",
         "_queue_byte_limit", "_close_hook", "_metrics", "_consumer_idle", "_closed_locally",
+        "_may_park", "_parked", "_waker",
         "__weakref__",
     )
 
@@ -335,6 +464,12 @@ class WebSocketConnection(EventEmitter):
         self._close_received = False
         self._closed_locally = False        # this side sent the first close (or dropped)
         self._check_scheduled = False
+        # Parking (see run(park=True)): allowed for this connection; the
+        # read watcher's callback (a _Parked's wake), made at the first
+        # park; the same while parked, else None.
+        self._may_park = False
+        self._waker: Callable[[], None] | None = None
+        self._parked: Callable[[], None] | None = None
 
         self._loop = gevent.get_hub().loop
         self._checks = _checks_for(self._loop)
@@ -755,22 +890,41 @@ class WebSocketConnection(EventEmitter):
                 gevent.spawn(self._read_loop)
             # else: the inline reader hands over when it returns.
 
-    def run(self) -> None:
+    def run(self, park: bool = False) -> bool:
         """Read and dispatch events in the calling greenlet until closed.
 
         The server calls this in the connection's own greenlet once the
         ``request`` handlers return; event-style code needs nothing else.
+        With ``park`` (the server's own greenlets, on a plain socket), an
+        idle connection "parks" instead of blocking: its socket's read
+        watcher waits in the event loop and this returns True; a pooled
+        reader greenlet reads on when data comes.  Whoever called must
+        then leave the socket open: the connection closes it.
         """
         if self._read_owner is None and self.state != CLOSED:
             self._background = True
-            self._read_loop()
+            if park and self._read_event is not None and self.socket.timeout is None:
+                self._may_park = True
+                # Nothing read yet: wait for the first bytes parked.
+                self._drained = True
+            return self._read_loop()
+        return False
 
-    def _read_loop(self) -> None:
-        if self._read_owner is not None:
-            return
+    def _read_loop(self) -> bool:
+        """Read and dispatch until closed; True if the connection parked instead."""
+        if self._read_owner is not None or self._parked is not None:
+            return False                    # read already (a parked watcher reads on wake)
         self._read_owner = getcurrent()
         try:
             while self.state != CLOSED:
+                if self._may_park and self._drained:
+                    # The last receive emptied the kernel's buffer (or the
+                    # watcher has not yet said there is more): park when
+                    # nothing is buffered and no frame is half read.
+                    reader = self._reader
+                    if (len(reader.buf) <= reader.pos and not self._parser._in_frame
+                            and self.state == OPEN and self._park()):
+                        return True
                 if self.input_paused:
                     if self._resumed is None:
                         self._resumed = Event()
@@ -783,6 +937,35 @@ class WebSocketConnection(EventEmitter):
             pass
         finally:
             self._read_owner = None
+        return False
+
+    def _park(self) -> bool:
+        """Wait for data in the event loop rather than in this greenlet
+        (which then ends or serves another connection): arm the socket's
+        read watcher with a :class:`_Parked`.  False when that cannot be
+        done (someone else's wait, a closed socket)."""
+        watcher = self._read_event
+        if self._socket_closed or watcher.callback is not None:
+            return False
+        out = self._out
+        if out is not None and out.cork is not None:
+            self._uncork()                  # replies out before we wait for more
+            if self.state != OPEN or self._socket_closed:
+                return False
+        waker = self._waker
+        if waker is None:
+            waker = self._waker = _Parked(self, _readers_for(self._loop)).wake
+        self._parked = waker
+        if not self.input_paused:
+            # Paused: armed by resume().
+            watcher.start(waker)
+        return True
+
+    def _unpark(self) -> None:
+        """Stop waiting in the event loop (woken, closing)."""
+        if self._parked is not None:
+            self._parked = None
+            self._read_event.stop()
 
     def _enqueue(self, message: WebSocketMessage) -> None:
         queue = self._queue
@@ -1091,6 +1274,9 @@ class WebSocketConnection(EventEmitter):
         if self._socket_closed:
             return
         self._socket_closed = True
+        # A parked watcher is stopped first: gevent's close would throw
+        # into its callback's owner.
+        self._unpark()
         close_quietly(self.socket)
         # Nothing more can be received; dropping the reader's bound method
         # also breaks the only reference cycle (connection -> reader ->
@@ -1113,6 +1299,8 @@ class WebSocketConnection(EventEmitter):
         self.state = CLOSED
         self.connected = False
         self._stop_keepalive()
+        self._unpark()                      # nothing more is read
+        self._waker = None                  # (a cycle through the connection)
         if self.close_reason_code == -1:
             self.close_reason_code = _ABNORMAL
             self.close_description = "Connection dropped by remote peer."
@@ -1232,6 +1420,8 @@ class WebSocketConnection(EventEmitter):
         """Stop reading: no frames are parsed until :meth:`resume`."""
         if not self.input_paused:
             self.input_paused = True
+            if self._parked is not None:
+                self._read_event.stop()     # parked: stays parked, unarmed
             owner = self._read_owner
             if owner is not None and owner is not getcurrent() and self._waiting:
                 self._loop.run_callback(self._interrupt_reader, owner)
@@ -1246,6 +1436,9 @@ class WebSocketConnection(EventEmitter):
         if self.input_paused:
             self.input_paused = False
             self._last_receive = self._loop.now()
+            parked = self._parked
+            if parked is not None and self._read_event.callback is None:
+                self._read_event.start(parked)
             if self._resumed is not None:
                 self._resumed.set()
                 self._resumed = None

@@ -4,7 +4,11 @@ turns them into :class:`WebSocketRequest` objects and connections.
 Each TCP connection is handled in its own greenlet (gevent's
 ``StreamServer`` spawns it): the handshake is read there, ``request``
 handlers run there, and afterwards the same greenlet reads the connection
-until it closes.
+until it closes.  On a server made by :meth:`WebSocketServer.listen` an
+event-style connection (one the handlers did not read themselves) on a
+plain socket "parks" when idle: that greenlet ends, the socket's read
+watcher waits in the event loop, and a pooled reader greenlet reads on
+when data comes (see ``WebSocketConnection.run``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,19 @@ from .unix import remove_socket_file, unix_listener, unix_peer
 __all__ = ["WebSocketServer", "broadcast"]
 
 logger = logging.getLogger("wsframework.server")
+
+#: What handle_upgrade returns when its connection parked: the socket
+#: belongs to the connection now, so _serve must not close it.
+PARKED = object()
+
+
+class _ServeGreenlet(RawGreenlet):
+    """The greenlet of one TCP connection of a server made by ``listen()``
+    (see _spawn_handler): only there may handle_upgrade return while its
+    connection lives on (parked), since only _serve leaves its socket open."""
+
+    __slots__ = ()
+
 
 class _Place:
     """One place among the server's connections (``max_connections``,
@@ -406,17 +423,21 @@ class WebSocketServer(EventEmitter):
             # greenlet's frames for the connection's life.
             address = address[0]
         hub = get_hub()
-        hub.loop.run_callback(RawGreenlet(_serve, hub).switch, handle, sock, address)
+        hub.loop.run_callback(_ServeGreenlet(_serve, hub).switch, handle, sock, address)
 
-    def handle_upgrade(self, sock: Any, address: Any) -> None:
+    def handle_upgrade(self, sock: Any, address: Any) -> Any:
         """Handle one TCP connection: read and answer the handshake, then
-        read the WebSocket connection until it closes."""
+        read the WebSocket connection until it closes.  Returns
+        :data:`PARKED` if the connection parked instead (in a greenlet of
+        ``listen()``'s server only): the socket is then left open."""
         # Everything of the handshake lives in _open_connection's frame and
         # is freed before the (possibly long) life of the connection.
         connection = self._open_connection(sock, address)
         if connection is not None:
-            connection.run()
+            if connection.run(park=type(gevent.getcurrent()) is _ServeGreenlet):
+                return PARKED
             connection.wait_closed()
+        return None
 
     def _open_connection(self, sock: Any, address: Any) -> WebSocketConnection | None:
         reader = BufferedReader(sock.recv_into)
@@ -627,12 +648,15 @@ def _origin_allowed(origin: str | None, allowed: Any) -> bool:
 def _serve(handle: Callable[[Any, Any], Any], sock: Any, address: Any) -> None:
     """The body of a connection's greenlet: ``handle(sock, address)``
     (handle_upgrade, or the TLS-wrapping handle of a ``StreamServer``);
-    logs what it raises and closes the socket."""
+    logs what it raises and closes the socket, unless the connection
+    parked (it closes the socket itself)."""
+    parked = False
     try:
-        handle(sock, address)
+        parked = handle(sock, address) is PARKED
     except gevent.GreenletExit:
         pass
     except BaseException:               # noqa: B036 - never into the hub
         logger.exception("error serving %s", address)
     finally:
-        sock.close()
+        if not parked:
+            sock.close()

@@ -96,3 +96,23 @@ def test_plain_http_to_a_tls_port_is_dropped(make_server, ca):
             pass
     client = connect(f"wss://localhost:{server.port}/", tls_options=client_context(ca))
     assert client.connected
+
+
+def event_echo_handler(request):
+    """Echo in event style: a listener, and the handler returns."""
+    connection = request.accept(None, request.origin)
+    connection.on("message", lambda message: connection.send(message.data))
+
+
+def test_an_event_style_tls_connection_keeps_its_reader(make_server, ca):
+    """Only plain sockets park: over TLS the connection's greenlet reads on."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost").configure_cert(context)
+    server = make_server(event_echo_handler, ssl_context=context)
+    client = connect(f"wss://localhost:{server.port}/", tls_options=client_context(ca))
+    client.send("over tls")
+    assert client.receive(timeout=5).data == "over tls"
+    (connection,) = server.connections
+    assert connection._parked is None and connection.read_owner is not None
+    client.close()
+    assert client.wait_closed(5) and client.close_reason_code == 1000
