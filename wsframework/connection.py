@@ -37,7 +37,6 @@ from typing import Any, Callable, Iterable, Iterator
 
 import gevent
 from gevent import get_hub, getcurrent
-from greenlet import greenlet as RawGreenlet
 from gevent.socket import socket as GeventSocket
 from gevent.event import Event
 
@@ -55,6 +54,7 @@ from .protocol.parser import FrameParser
 from .protocol.streams import BufferedReader
 from .protocol.timerwheel import wheel_for
 from .protocol.utf8 import decode_utf8, utf8_length
+from .readers import Parked, checks_for, pool_for
 
 __all__ = ["WebSocketConnection"]
 
@@ -106,166 +106,6 @@ class _NonBlocking:
 
     def recv_into(self, view: memoryview) -> int:
         return self.sock.recv_into(view)
-
-
-class _ReaderChecks:
-    """Connections whose consumer stopped reading, checked together once
-    per turn of their event loop (one loop callback for all of them, rather
-    than one per received message)."""
-
-    __slots__ = ("loop", "pending")
-
-    def __init__(self, loop: Any) -> None:
-        self.loop = loop
-        self.pending: list[WebSocketConnection] = []
-
-    def add(self, connection: "WebSocketConnection") -> None:
-        pending = self.pending
-        if not pending:
-            self.loop.run_callback(self._run)
-        pending.append(connection)
-
-    def _run(self) -> None:
-        pending, self.pending = self.pending, []
-        for connection in pending:
-            # Usually the consumer is reading again by now: that case is
-            # settled here, without a call (this runs once per message).
-            if connection._read_owner is None:
-                connection._check_reader()
-            else:
-                connection._check_scheduled = False
-
-
-# One per event loop (gevent's hubs are per thread).
-_reader_checks: dict[Any, _ReaderChecks] = {}
-
-
-def _checks_for(loop: Any) -> _ReaderChecks:
-    checks = _reader_checks.get(loop)
-    if checks is None:
-        checks = _reader_checks[loop] = _ReaderChecks(loop)
-    return checks
-
-
-class _Parked:
-    """Owner of the read watcher's callback (``wake``) of a parked
-    connection (one that waits for data in the event loop, holding no
-    greenlet).  An object rather than a greenlet's ``switch``, with the
-    ``throw`` that gevent's ``cancel_wait`` calls on a watcher's
-    ``callback.__self__`` when the socket is closed under it.  Made once
-    per connection, at its first park, and kept until it closes."""
-
-    __slots__ = ("connection", "readers")
-
-    def __init__(self, connection: "WebSocketConnection", readers: "_Readers") -> None:
-        self.connection = connection
-        self.readers = readers
-
-    def wake(self) -> None:
-        """Data (or EOF) arrived: read on in a pooled greenlet (runs in the hub)."""
-        connection = self.connection
-        if connection._parked is None:
-            return                          # unparked meanwhile
-        connection._parked = None
-        try:
-            connection._read_event.stop()
-        except Exception:                   # never into the hub
-            logger.exception("%r: could not stop the read watcher", connection)
-        # The watcher saw the socket readable: the next receive tries first.
-        connection._drained = False
-        # _Readers.dispatch, inlined for the usual case (once per message
-        # of an idle connection): an idle reader takes it.
-        idle = self.readers.idle
-        if idle:
-            worker = idle.pop()
-            if not worker.dead:
-                worker.switch(connection, None)     # its _work catches everything
-                return
-        self.readers.dispatch(connection, None)
-
-    def throw(self, error: Any = None, *_args: Any) -> None:
-        """The socket was closed elsewhere while parked (runs in the hub):
-        the connection fails as a read on a closed socket would."""
-        connection = self.connection
-        if connection._parked is None:
-            return
-        connection._parked = None
-        if isinstance(error, type):
-            error = error()
-        if not isinstance(error, OSError):
-            error = OSError(errno.EBADF, "the socket was closed")
-        self.readers.dispatch(connection, error)
-
-
-class _Readers:
-    """A small pool of greenlets that read connections woken from parking.
-
-    A new greenlet per wake-up would allocate a fresh Python data stack
-    each time; these wait for work between connections instead.  At most
-    ``size`` wait idle; more are made only while none is idle."""
-
-    __slots__ = ("hub", "idle", "size")
-
-    def __init__(self, hub: Any, size: int) -> None:
-        self.hub = hub
-        self.idle: list[Any] = []
-        self.size = size
-
-    def dispatch(self, connection: "WebSocketConnection", error: OSError | None) -> None:
-        """Read ``connection`` (or fail it with ``error``) in an idle reader
-        or a new one.  Called in the hub; nothing may raise into it."""
-        try:
-            idle = self.idle
-            while idle:
-                worker = idle.pop()
-                if not worker.dead:
-                    break
-            else:
-                worker = RawGreenlet(self._work, self.hub)
-            worker.switch(connection, error)
-        except Exception:                       # never into the hub
-            logger.exception("%r: could not resume reading", connection)
-
-    def _work(self, connection: Any, error: OSError | None) -> None:
-        """A reader's life: read what it is given until that parks or
-        closes, then wait in the pool for the next one."""
-        idle = self.idle
-        hub = self.hub
-        while True:
-            try:
-                if error is not None:
-                    connection._on_socket_error(error, "read")
-                else:
-                    connection._read_loop()
-            except gevent.GreenletExit:
-                return
-            except BaseException:               # noqa: B036 - never into the hub
-                logger.exception("%r: error while reading", connection)
-            connection = error = None
-            if len(idle) >= self.size:
-                return
-            me = getcurrent()
-            idle.append(me)
-            while True:
-                work = hub.switch()
-                if type(work) is tuple and len(work) == 2:
-                    connection, error = work
-                    break
-                # A stray switch (nothing of ours): wait on, still idle.
-                if me not in idle:
-                    idle.append(me)
-
-
-#: Idle pooled readers kept per event loop.
-_READERS_SIZE = 16
-_readers: dict[Any, _Readers] = {}
-
-
-def _readers_for(loop: Any) -> _Readers:
-    readers = _readers.get(loop)
-    if readers is None:
-        readers = _readers[loop] = _Readers(get_hub(), _READERS_SIZE)
-    return readers
 
 
 # A keepalive ping's payload when metrics are on: a tag and the loop time it
@@ -465,14 +305,14 @@ class WebSocketConnection(EventEmitter):
         self._closed_locally = False        # this side sent the first close (or dropped)
         self._check_scheduled = False
         # Parking (see run(park=True)): allowed for this connection; the
-        # read watcher's callback (a _Parked's wake), made at the first
+        # read watcher's callback (a Parked's wake), made at the first
         # park; the same while parked, else None.
         self._may_park = False
         self._waker: Callable[[], None] | None = None
         self._parked: Callable[[], None] | None = None
 
         self._loop = gevent.get_hub().loop
-        self._checks = _checks_for(self._loop)
+        self._checks = checks_for(self._loop)
         self._close_timer = None
         # The owner's bookkeeping, run once on close (see _set_closed): a
         # slot rather than a handler, as it costs no event table.
@@ -942,7 +782,7 @@ class WebSocketConnection(EventEmitter):
     def _park(self) -> bool:
         """Wait for data in the event loop rather than in this greenlet
         (which then ends or serves another connection): arm the socket's
-        read watcher with a :class:`_Parked`.  False when that cannot be
+        read watcher with a :class:`Parked`.  False when that cannot be
         done (someone else's wait, a closed socket)."""
         watcher = self._read_event
         if self._socket_closed or watcher.callback is not None:
@@ -954,7 +794,7 @@ class WebSocketConnection(EventEmitter):
                 return False
         waker = self._waker
         if waker is None:
-            waker = self._waker = _Parked(self, _readers_for(self._loop)).wake
+            waker = self._waker = Parked(self, pool_for(self._loop)).wake
         self._parked = waker
         if not self.input_paused:
             # Paused: armed by resume().

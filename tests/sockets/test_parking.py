@@ -20,7 +20,7 @@ from gevent.server import StreamServer
 from greenlet import greenlet
 
 from wsframework import WebSocketServer
-from wsframework.connection import _READERS_SIZE, _readers_for
+from wsframework.readers import POOL_SIZE as _READERS_SIZE, pool_for as _readers_for
 from wsframework.protocol.framing import Opcode
 from wsframework.protocol.frame import encode_close_payload, encode_frame
 

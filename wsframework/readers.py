@@ -1,0 +1,190 @@
+"""Who reads a connection when its consumer does not.
+
+* :class:`ReaderChecks`: connections whose consumer stopped reading, looked
+  at once per turn of the event loop; those still unread get a background
+  reader (pings and close frames must be answered).
+* Parking: an idle event-style connection holds no greenlet.  Its socket's
+  read watcher calls a :class:`Parked` (an object rather than a greenlet's
+  ``switch``, so that gevent's ``cancel_wait`` finds its ``throw``), which
+  hands the connection to a :class:`ReaderPool` greenlet when data comes.
+
+The connection's read loop itself stays in :mod:`wsframework.connection`;
+these objects only decide which greenlet runs it.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from typing import TYPE_CHECKING, Any
+
+import gevent
+from gevent import get_hub, getcurrent
+from greenlet import greenlet as RawGreenlet
+
+if TYPE_CHECKING:
+    from .connection import WebSocketConnection
+
+__all__ = ["ReaderChecks", "checks_for", "Parked", "ReaderPool", "pool_for", "POOL_SIZE"]
+
+logger = logging.getLogger("wsframework.connection")
+
+
+class ReaderChecks:
+    """Connections whose consumer stopped reading, checked together once
+    per turn of their event loop (one loop callback for all of them, rather
+    than one per received message)."""
+
+    __slots__ = ("loop", "pending")
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.pending: list[WebSocketConnection] = []
+
+    def add(self, connection: "WebSocketConnection") -> None:
+        pending = self.pending
+        if not pending:
+            self.loop.run_callback(self._run)
+        pending.append(connection)
+
+    def _run(self) -> None:
+        pending, self.pending = self.pending, []
+        for connection in pending:
+            # Usually the consumer is reading again by now: that case is
+            # settled here, without a call (this runs once per message).
+            if connection._read_owner is None:
+                connection._check_reader()
+            else:
+                connection._check_scheduled = False
+
+
+# One per event loop (gevent's hubs are per thread).
+_reader_checks: dict[Any, ReaderChecks] = {}
+
+
+def checks_for(loop: Any) -> ReaderChecks:
+    checks = _reader_checks.get(loop)
+    if checks is None:
+        checks = _reader_checks[loop] = ReaderChecks(loop)
+    return checks
+
+
+class Parked:
+    """Owner of the read watcher's callback (``wake``) of a parked
+    connection (one that waits for data in the event loop, holding no
+    greenlet).  An object rather than a greenlet's ``switch``, with the
+    ``throw`` that gevent's ``cancel_wait`` calls on a watcher's
+    ``callback.__self__`` when the socket is closed under it.  Made once
+    per connection, at its first park, and kept until it closes."""
+
+    __slots__ = ("connection", "readers")
+
+    def __init__(self, connection: "WebSocketConnection", readers: "ReaderPool") -> None:
+        self.connection = connection
+        self.readers = readers
+
+    def wake(self) -> None:
+        """Data (or EOF) arrived: read on in a pooled greenlet (runs in the hub)."""
+        connection = self.connection
+        if connection._parked is None:
+            return                          # unparked meanwhile
+        connection._parked = None
+        try:
+            connection._read_event.stop()
+        except Exception:                   # never into the hub
+            logger.exception("%r: could not stop the read watcher", connection)
+        # The watcher saw the socket readable: the next receive tries first.
+        connection._drained = False
+        # ReaderPool.dispatch, inlined for the usual case (once per message
+        # of an idle connection): an idle reader takes it.
+        idle = self.readers.idle
+        if idle:
+            worker = idle.pop()
+            if not worker.dead:
+                worker.switch(connection, None)     # its _work catches everything
+                return
+        self.readers.dispatch(connection, None)
+
+    def throw(self, error: Any = None, *_args: Any) -> None:
+        """The socket was closed elsewhere while parked (runs in the hub):
+        the connection fails as a read on a closed socket would."""
+        connection = self.connection
+        if connection._parked is None:
+            return
+        connection._parked = None
+        if isinstance(error, type):
+            error = error()
+        if not isinstance(error, OSError):
+            error = OSError(errno.EBADF, "the socket was closed")
+        self.readers.dispatch(connection, error)
+
+
+class ReaderPool:
+    """A small pool of greenlets that read connections woken from parking.
+
+    A new greenlet per wake-up would allocate a fresh Python data stack
+    each time; these wait for work between connections instead.  At most
+    ``size`` wait idle; more are made only while none is idle."""
+
+    __slots__ = ("hub", "idle", "size")
+
+    def __init__(self, hub: Any, size: int) -> None:
+        self.hub = hub
+        self.idle: list[Any] = []
+        self.size = size
+
+    def dispatch(self, connection: "WebSocketConnection", error: OSError | None) -> None:
+        """Read ``connection`` (or fail it with ``error``) in an idle reader
+        or a new one.  Called in the hub; nothing may raise into it."""
+        try:
+            idle = self.idle
+            while idle:
+                worker = idle.pop()
+                if not worker.dead:
+                    break
+            else:
+                worker = RawGreenlet(self._work, self.hub)
+            worker.switch(connection, error)
+        except Exception:                       # never into the hub
+            logger.exception("%r: could not resume reading", connection)
+
+    def _work(self, connection: Any, error: OSError | None) -> None:
+        """A reader's life: read what it is given until that parks or
+        closes, then wait in the pool for the next one."""
+        idle = self.idle
+        hub = self.hub
+        while True:
+            try:
+                if error is not None:
+                    connection._on_socket_error(error, "read")
+                else:
+                    connection._read_loop()
+            except gevent.GreenletExit:
+                return
+            except BaseException:               # noqa: B036 - never into the hub
+                logger.exception("%r: error while reading", connection)
+            connection = error = None
+            if len(idle) >= self.size:
+                return
+            me = getcurrent()
+            idle.append(me)
+            while True:
+                work = hub.switch()
+                if type(work) is tuple and len(work) == 2:
+                    connection, error = work
+                    break
+                # A stray switch (nothing of ours): wait on, still idle.
+                if me not in idle:
+                    idle.append(me)
+
+
+#: Idle pooled readers kept per event loop.
+POOL_SIZE = 16
+_pools: dict[Any, ReaderPool] = {}
+
+
+def pool_for(loop: Any) -> ReaderPool:
+    readers = _pools.get(loop)
+    if readers is None:
+        readers = _pools[loop] = ReaderPool(get_hub(), POOL_SIZE)
+    return readers
