@@ -188,7 +188,8 @@ SERVER_DEFAULTS: dict[str, tuple[Any, _Check]] = {
     "request_timeout": (30.0, _optional(_seconds(positive=True))),
     # Port extensions: connections (accepted, or handshakes waiting for an
     # answer) beyond these limits are refused with 503; None is no limit.
-    # Per IP counts the TCP peer address, never X-Forwarded-For.
+    # Per IP counts the TCP peer address, never X-Forwarded-For, and (where
+    # the server reads the heads itself) the request heads still arriving.
     "max_connections": (None, _optional(_count)),
     "max_connections_per_ip": (None, _optional(_count)),
     # Port extension: the Origin values accepted (exact, case-insensitive);

@@ -17,8 +17,11 @@ Shutdown follows gunicorn's: when the worker stops (SIGTERM, the old
 workers of a graceful reload on SIGHUP, ``max_requests`` recycling) it
 stops accepting, refuses new upgrades with 503, and closes every open
 WebSocket with 1001 after what was already queued for it, waiting up to
-``graceful_timeout`` for the closing handshakes.  gunicorn is an optional
-dependency (``pip install 'wsframework[gunicorn]'``).
+``graceful_timeout`` for the closing handshakes.  gunicorn's quick
+shutdown (SIGINT or SIGQUIT, sent to the workers when the master gets
+either) closes every open WebSocket with 1001 at once, waits up to
+:data:`QUICK_CLOSE_WAIT` seconds for the closing handshakes, and exits.
+gunicorn is an optional dependency (``pip install 'wsframework[gunicorn]'``).
 """
 
 from __future__ import annotations
@@ -31,19 +34,25 @@ from typing import Any, Mapping
 
 import gevent
 from gevent.event import Event
+from gunicorn.workers.base import Worker
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler, PyWSGIServer
 
 from .config import SERVER_DEFAULTS, server_config
+from .protocol.close_codes import CloseCode
 from .server import WebSocketServer
 from .wsgi import WebSocketHandler
 
-__all__ = ["GeventWebSocketWorker", "config_from_environ", "ENV_PREFIX"]
+__all__ = ["GeventWebSocketWorker", "config_from_environ", "ENV_PREFIX", "QUICK_CLOSE_WAIT"]
 
 logger = logging.getLogger("wsframework.gunicorn")
 
 #: Environment variables with this prefix set server config keys:
 #: ``WSFRAMEWORK_SERVER_<KEY>``, the key in upper case.
 ENV_PREFIX = "WSFRAMEWORK_SERVER_"
+
+#: Seconds a quick shutdown (SIGINT, SIGQUIT) waits for the closing
+#: handshakes of the WebSockets it closed with 1001 before the worker exits.
+QUICK_CLOSE_WAIT = 1.0
 
 _WORDS = {"True": True, "False": False, "None": None}
 
@@ -170,10 +179,38 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):
             self.log.info("Autorestarting worker after current request.")
             self.alive = False
 
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        """gunicorn's quick shutdown (SIGINT, SIGQUIT): out of the signal
+        handler, close every WebSocket with 1001 at once, then exit as
+        gunicorn's worker does."""
+        gevent.spawn(self._quit, sig, frame)
+
+    def _quit(self, sig: int, frame: Any) -> None:
+        self._quick = True
+        for http_server in getattr(self, "_http_servers", ()):
+            http_server.stop_accepting()
+        self.alive = False
+        connections = []
+        for server in getattr(self, "_websocket_servers", ()):
+            server.draining = True
+            connections.extend(server.connections)
+        if connections:
+            self.log.info("Closing %d WebSocket connection(s) with 1001 at once (worker %s "
+                          "quitting)", len(connections), self.pid)
+        for server in getattr(self, "_websocket_servers", ()):
+            server.close_all_connections(CloseCode.GOING_AWAY, "Server shutting down")
+        with gevent.Timeout(QUICK_CLOSE_WAIT, False):
+            for connection in connections:
+                connection.wait_closed()
+        # gunicorn's own: the worker_int hook, then exit.
+        Worker.handle_quit(self, sig, frame)
+
     def _drain_when_stopping(self) -> None:
         self._stopping.wait()
         for http_server in self._http_servers:
             http_server.stop_accepting()
+        if getattr(self, "_quick", False):
+            return                          # _quit closes them all at once
         servers = self._websocket_servers
         count = sum(len(server.connections) for server in servers)
         if count:

@@ -64,7 +64,10 @@ class _ServeGreenlet(RawGreenlet):
 class _Place:
     """One place among the server's connections (``max_connections``,
     ``max_connections_per_ip``): taken when a handshake has been parsed,
-    given back when the request is rejected or its connection closes."""
+    given back when the request is rejected or its connection closes.
+    (Before that, on a server reading the heads itself, a request head
+    still coming counts towards ``max_connections_per_ip``: see
+    ``WebSocketServer._open_connection``.)"""
 
     __slots__ = ("server", "peer", "connection", "held", "expires")
 
@@ -75,18 +78,14 @@ class _Place:
         self.held = True
         self.expires = 0.0                  # on the lifetime wheel until then
         server._held += 1
-        server._per_ip[peer] = server._per_ip.get(peer, 0) + 1
+        server._count_peer(peer)
 
     def release(self) -> None:
         if self.held:
             self.held = False
             server = self.server
             server._held -= 1
-            left = server._per_ip[self.peer] - 1
-            if left:
-                server._per_ip[self.peer] = left
-            else:
-                del server._per_ip[self.peer]
+            server._uncount_peer(self.peer)
 
     def accepted(self, connection: WebSocketConnection) -> None:
         """``request_accepted``: the server tracks the connection until it closes."""
@@ -440,11 +439,33 @@ class WebSocketServer(EventEmitter):
         return None
 
     def _open_connection(self, sock: Any, address: Any) -> WebSocketConnection | None:
-        reader = BufferedReader(sock.recv_into)
         # Interned: the connections from one address (a proxy, a NAT) share
         # one string for their life.
         peer = sys.intern(address[0] if isinstance(address, tuple)
                           else str(address) or unix_peer(sock))
+        # A head still coming counts towards max_connections_per_ip, so that
+        # one address cannot hold any number of sockets (and greenlets) by
+        # never finishing its request (a slowloris); over the limit, the
+        # connection is refused before anything is read from it.
+        per_ip = self.config["max_connections_per_ip"]
+        if per_ip is not None:
+            if self._per_ip.get(peer, 0) >= per_ip:
+                self._refuse_at_once(sock, peer, "Too many connections from this address.")
+                return None
+            self._count_peer(peer)
+        try:
+            http_request, initial = self._read_request(sock, peer)
+        finally:
+            if per_ip is not None:
+                self._uncount_peer(peer)          # _answer takes a _Place instead
+        if http_request is None:
+            return None
+        return self._answer(sock, peer, http_request, initial).connection
+
+    def _read_request(self, sock: Any, peer: str) -> tuple[Any, bytes]:
+        """The parsed request head of a new TCP connection and the bytes
+        after it, or (None, b"") once it failed or was refused."""
+        reader = BufferedReader(sock.recv_into)
         try:
             with gevent.Timeout(self.config["handshake_timeout"], False):
                 head = None
@@ -456,22 +477,56 @@ class WebSocketServer(EventEmitter):
                             extra={"remote_address": peer})
                 if self._metrics is not None:
                     self._metrics.on_failed()
-                return None
+                return None, b""
             http_request = parse_request(head)
         except (EOFError, OSError):          # ssl.SSLError included: a bad TLS client
             if self._metrics is not None:
                 self._metrics.on_failed()
-            return None
+            return None, b""
         except HandshakeError as exc:
             self._refuse(sock, peer, exc)
             if self._metrics is not None:
                 self._metrics.on_rejected(exc.status)
-            return None
-        initial = reader.read_exact(reader.buffered) if reader.buffered else b""
-        # This frame lives as long as the connection (the handler runs inside
-        # _answer): drop what only the handshake needed.
-        del reader, head
-        return self._answer(sock, peer, http_request, initial).connection
+            return None, b""
+        # The reader and the head go with this frame, before the (possibly
+        # long) life of the connection.
+        return http_request, reader.read_exact(reader.buffered) if reader.buffered else b""
+
+    def _count_peer(self, peer: str) -> None:
+        self._per_ip[peer] = self._per_ip.get(peer, 0) + 1
+
+    def _uncount_peer(self, peer: str) -> None:
+        left = self._per_ip[peer] - 1
+        if left:
+            self._per_ip[peer] = left
+        else:
+            del self._per_ip[peer]
+
+    def _refuse_at_once(self, sock: Any, peer: str, reason: str) -> None:
+        """Refuse a new TCP connection before reading anything from it: a
+        plain one gets a 503 head at once (one write that does not wait: a
+        fresh socket's send buffer takes it), a TLS one is closed without
+        an answer (that would cost a TLS handshake)."""
+        logger.info("refused a connection from %s: %s", peer, reason,
+                    extra={"remote_address": peer, "status": 503})
+        if isinstance(sock, ssl.SSLSocket):
+            if self._metrics is not None:
+                self._metrics.on_failed()
+            return
+        if self._metrics is not None:
+            self._metrics.on_rejected(503)
+        try:
+            sock.settimeout(0.0)
+            sock.send(reject_response(503, reason))
+            sock.shutdown(_socket.SHUT_WR)
+            # Read away (a bounded amount of) what the client already sent,
+            # so that the close sends a FIN, not a reset that may make the
+            # client lose the answer.
+            for _ in range(16):
+                if not sock.recv(4096):
+                    break
+        except OSError:                      # BlockingIOError: nothing more sent yet
+            pass
 
     def handle_request(self, sock: Any, peer: str, http_request: Any,
                        initial_data: bytes = b"", environ: dict[str, Any] | None = None,

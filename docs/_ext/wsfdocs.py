@@ -129,8 +129,12 @@ DESCRIPTIONS: dict[str, str] = {
         "answer; beyond it a request gets 503.  None: no limit.  A port extension."),
     "max_connections_per_ip": (
         "Most connections from one TCP peer address (never X-Forwarded-For), counted as "
-        ":confval:`max_connections`; beyond it a request gets 503.  None: no limit.  A "
-        "port extension."),
+        ":confval:`max_connections`; beyond it a request gets 503.  On a server that reads "
+        "the request heads itself (``listen()``, a mounted ``StreamServer``) a head still "
+        "arriving counts too, and a connection over the limit gets its 503 (TLS: is "
+        "closed) before anything is read from it, so one address cannot hold sockets by "
+        "never finishing its heads; on a WSGI server, where pywsgi reads the heads of all "
+        "HTTP requests, only upgrades count.  None: no limit.  A port extension."),
     "allowed_origins": (
         "The ``Origin`` values accepted (compared exactly, case-insensitively); any other "
         "gets 403 before a ``request`` handler runs.  ``None`` in the list admits requests "

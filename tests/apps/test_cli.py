@@ -148,6 +148,8 @@ def test_the_shipped_config_holds_the_defaults():
     ("[server]\nlog_format = \"xml\"\n", "server.log_format must be one of text, json"),
     ("[server]\nmetrics = \"yes\"\n", "server.metrics must be true or false"),
     ("[server]\nunix_socket = 3\n", "server.unix_socket must be a string"),
+    ("[server]\nmetrics_port = 70000\n", "server.metrics_port must be an integer from 0 to 65535"),
+    ("[server]\nmetrics_host = 1\n", "server.metrics_host must be a non-empty string"),
     ("[websocket]\nclose_timeout = -1\n", "[websocket] config key 'close_timeout' must be >= 0"),
     ("[websocket]\nmax_size = 1\n", "[websocket] unknown config key 'max_size'"),
     ("[server\n", "invalid TOML"),
@@ -161,6 +163,30 @@ def test_bad_settings_name_the_key_and_the_file(tmp_path, content, message):
     assert message in str(info.value)
     if "needs redis" not in message:
         assert str(config) in str(info.value)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--metrics-port", "9100"], "server.metrics_port needs server.metrics (--metrics)"),
+    (["--metrics", "--metrics-host", "0.0.0.0"], "server.metrics_host needs server.metrics_port"),
+    (["--metrics", "--metrics-port", "8080"], "server.metrics_port must differ from server.port"),
+    (["--metrics", "--metrics-port", "0", "--workers", "2", "--redis", "redis://x"],
+     "server.metrics_port 0 cannot be shared by several workers"),
+])
+def test_metrics_port_settings_that_do_not_go_together(argv, message):
+    with pytest.raises(SettingsError) as info:
+        parse(*argv)
+    assert str(info.value) == message
+
+
+def test_metrics_port_in_use_is_a_one_line_error():
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert_one_line_error(run_serve("--port", "0", "--metrics", "--metrics-port", str(port)),
+                              f"server.metrics_port: cannot listen on 127.0.0.1:{port}: "
+                              f"Address already in use")
 
 
 def test_bad_flag_exits_with_a_clear_message():

@@ -1,6 +1,6 @@
 """Operating the chat server process: a draining SIGTERM, /readyz,
-/metrics (one worker, and two workers scraped by a real Prometheus), and
-JSON log lines."""
+/metrics (one worker, and two workers scraped by a real Prometheus; on a
+port of its own), and JSON log lines."""
 
 from __future__ import annotations
 
@@ -76,6 +76,45 @@ def test_metrics_without_the_flag_are_not_served(serve):  # noqa: F811
     port = int(server.wait_for(r"chat server on http://127\.0\.0\.1:(\d+)/")[0].group(1))
     assert get(port, "/metrics")[0] == 404
     assert server.stop(signal.SIGINT) == 0
+
+
+def test_metrics_on_their_own_port_only(serve):  # noqa: F811
+    server = serve("--port", "0", "--metrics", "--metrics-port", "0")
+    port = int(server.wait_for(r"chat server on http://127\.0\.0\.1:(\d+)/")[0].group(1))
+    metrics_port = int(server.wait_for(r"metrics on http://127\.0\.0\.1:(\d+)/metrics")[0]
+                       .group(1))
+    members = [join(port, f"m{n}")[0] for n in range(3)]
+    assert get(port, "/metrics")[0] == 404                   # not on the public port
+    assert get(port, "/healthz")[0] == 200 and get(port, "/readyz")[0] == 200
+    status, text = get(metrics_port, "/metrics")
+    assert status == 200
+    assert "wsframework_connections 3.0" in text and "wsframework_chat_members 3.0" in text
+    assert get(metrics_port, "/")[0] == 404                  # nor the page there
+    assert get(metrics_port, "/healthz")[0] == 404
+    for connection in members:
+        connection.close()
+    assert server.stop(signal.SIGINT) == 0
+
+
+def test_two_workers_share_the_metrics_port(serve, redis_server):  # noqa: F811
+    port, metrics_port = free_port(), free_port()
+    server = serve("--port", str(port), "--workers", "2", "--redis", redis_server.url,
+                   "--metrics", "--metrics-port", str(metrics_port))
+    server.wait_for(r"metrics on http://127\.0\.0\.1:%d/metrics" % metrics_port, count=2)
+    members, workers = [], set()
+    for n in range(20):
+        connection, welcome = join(port, f"w{n}")
+        members.append(connection)
+        workers.add(welcome["worker"])
+    assert len(workers) == 2, "every connection went to one worker"
+    assert get(port, "/metrics")[0] == 404
+    # Whichever worker answers a scrape, it sums both.
+    for _ in range(10):
+        status, text = get(metrics_port, "/metrics")
+        assert status == 200 and "wsframework_connections 20.0" in text
+    for connection in members:
+        connection.close()
+    assert server.stop(signal.SIGTERM) == 0
 
 
 def prometheus_query(port: int, query: str) -> list:

@@ -1,7 +1,8 @@
 """wsframework.gunicorn.GeventWebSocketWorker under a real gunicorn (a
 subprocess): pages and WebSockets on one port with 2 workers, clients on
 ``websockets`` (Python) and ``ws`` (Node) besides ours, graceful reloads
-(SIGHUP) and shutdown (SIGTERM) closing with 1001 after everything sent,
+(SIGHUP) and shutdown (SIGTERM) closing with 1001 after everything sent, the
+quick shutdown (SIGINT, SIGQUIT) closing with 1001 at once,
 ``max_requests`` recycling, and server config from the environment."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import signal
 import sys
 import urllib.request
 
+import gevent
 import pytest
 
 from wsframework import WebSocketHandshakeError, connect
@@ -86,6 +88,31 @@ def test_two_workers_pages_websockets_sighup_then_sigterm(servers, peers):
         assert client.expect(event="close")["code"] == 1001
     assert_burst_then_1001(burst, 100)
     assert server.wait_exit() == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGQUIT])
+def test_quick_shutdown_closes_every_websocket_with_1001_at_once(servers, signum):
+    """gunicorn's quick shutdown (SIGINT, SIGQUIT): no drain spread, but
+    every open WebSocket still gets 1001 before its worker exits."""
+    server = servers.gunicorn(GEVENT_STYLE, workers=2)
+    # Both workers serve (a worker still booting has not set its signal
+    # handlers yet: it would ignore the master's SIGQUIT until killed).
+    pages = set()
+    with gevent.Timeout(30, AssertionError("the second worker never served a page")):
+        while len(pages) < 2:
+            pages.add(get(server.port)[1])
+    url = f"ws://127.0.0.1:{server.port}/echo"
+    clients = [connect(url) for _ in range(100)]
+    for index, client in enumerate(clients):
+        client.send(f"hello {index}")
+        assert client.receive(timeout=20).data == f"hello {index}"
+    server.signal(signum)
+    for client in clients:
+        assert client.receive(timeout=20) is None
+        assert client.close_reason_code == 1001
+    server.wait_for(r"Closing \d+ WebSocket connection\(s\) with 1001 at once", timeout=10)
+    # Well within --graceful-timeout (20 s), the master's bound on a quick stop.
+    assert server.wait_exit(timeout=10) == 0
 
 
 def test_routed_app_config_from_environment_and_max_requests(servers):

@@ -13,6 +13,7 @@ import pytest
 from gevent.event import AsyncResult, Event
 
 from wsframework import WebSocketServer, connect
+from wsframework.protocol.http11 import parse_response, read_head
 
 from ..conftest import echo_handler
 from ..helpers import RawClient, handshake_request
@@ -307,3 +308,63 @@ def test_listen_backlog_is_configurable(make_server):
         assert default.http_server.backlog == 1024
     finally:
         default.http_server.close()
+
+
+def test_heads_still_coming_count_towards_max_connections_per_ip(make_server):
+    """One address cannot hold more sockets than max_connections_per_ip by
+    never finishing its request heads (a slowloris): a further connection
+    from it is refused with 503 before it sends anything."""
+    server = make_server(echo_handler, max_connections_per_ip=2, handshake_timeout=60)
+    closed = closed_events(server)
+    slow = [RawClient(server.port, "127.0.0.1") for _ in range(2)]
+    request = handshake_request()
+    for client in slow:
+        client.send_raw(request[:16])                     # a head that does not end
+    # The server takes connections in the order they came: the slow ones hold
+    # their address's places when the third is accepted.
+    third = RawClient(server.port, "127.0.0.1")
+    response = parse_response(read_head(third.reader, 65536))
+    assert response.status == 503
+    assert response.headers["X-WebSocket-Reject-Reason"] == \
+        "Too many connections from this address."
+    assert third.read_until_eof() == b""
+    other = RawClient(server.port, "127.0.0.2")           # another address has its own
+    assert other.request(handshake_request()).status == 101
+    # A head that ends takes its place as a connection; the limit holds on.
+    assert slow[0].request(request[16:]).status == 101
+    assert RawClient(server.port, "127.0.0.1").request(request).status == 503
+    assert slow[1].request(request[16:]).status == 101
+    assert RawClient(server.port, "127.0.0.1").request(request).status == 503
+    # A connection that closes gives its place back.
+    slow[0].send_frame(0x8, b"\x03\xe8")
+    assert closed.get(timeout=5).remote_address == "127.0.0.1"
+    assert RawClient(server.port, "127.0.0.1").request(request).status == 101
+
+
+def test_a_head_given_up_gives_its_place_back(make_server):
+    server = make_server(echo_handler, max_connections_per_ip=1, handshake_timeout=60)
+    slow = RawClient(server.port, "127.0.0.1")
+    slow.send_raw(b"GET / HTTP/1.1\r\n")
+    refused = RawClient(server.port, "127.0.0.1")
+    assert parse_response(read_head(refused.reader, 65536)).status == 503
+    slow.sock.close()                                      # EOF: the head never comes
+    with gevent.Timeout(5, AssertionError("the place was never given back")):
+        while server._per_ip:
+            gevent.sleep(0.01)
+    assert RawClient(server.port, "127.0.0.1").request(handshake_request()).status == 101
+
+
+def test_a_tls_connection_over_the_limit_is_closed_unanswered(make_server):
+    import ssl
+
+    import trustme
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost").configure_cert(context)
+    server = make_server(echo_handler, ssl_context=context, max_connections_per_ip=1,
+                         handshake_timeout=60)
+    slow = socket.create_connection(("127.0.0.1", server.port), timeout=10)   # no TLS hello
+    refused = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    assert refused.recv(100) == b""                       # closed before any TLS
+    refused.close()
+    slow.close()

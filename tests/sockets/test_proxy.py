@@ -270,3 +270,33 @@ def test_a_socks_proxy_dripping_its_answer_times_out_naming_it():
             f"Timed out waiting for proxy socks5://127.0.0.1:{proxy.server_port}")
     finally:
         proxy.stop()
+
+
+@pytest.mark.parametrize("status, reason", [(407, "Proxy Authentication Required"),
+                                            (502, "Bad Gateway")])
+def test_refusals_tinyproxy_does_not_give_name_the_hop(status, reason):
+    # tinyproxy answers a failed login 401 and an unreachable server 500; the
+    # statuses other proxies (squid, nginx) give are refused the same way.
+    from gevent.server import StreamServer
+
+    from wsframework.protocol.http11 import read_head
+    from wsframework.protocol.streams import BufferedReader
+
+    heads = []
+
+    def refuse(sock, address):
+        heads.append(read_head(BufferedReader(sock.recv_into), 65536))
+        sock.sendall(f"HTTP/1.1 {status} {reason}\r\nProxy-Authenticate: Basic realm=\"x\"\r\n"
+                     f"Content-Length: 0\r\n\r\n".encode())
+
+    proxy = StreamServer(("127.0.0.1", 0), refuse)
+    proxy.start()
+    try:
+        with pytest.raises(ProxyError) as caught:
+            connect("ws://127.0.0.1:9/", proxy=f"http://bob:secret@127.0.0.1:{proxy.server_port}")
+        assert caught.value.response.status == status
+        assert str(caught.value) == (f"Proxy http://127.0.0.1:{proxy.server_port} refused the "
+                                     f"tunnel to 127.0.0.1:9: {status} {reason}")
+        assert bytes(heads[0]).startswith(b"CONNECT 127.0.0.1:9 HTTP/1.1\r\n")
+    finally:
+        proxy.stop()

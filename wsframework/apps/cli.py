@@ -70,6 +70,8 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         ("chat", "max_rooms"): args.max_rooms,
         ("redis", "url"): args.redis,
         ("server", "log_format"): args.log_format, ("server", "metrics"): args.metrics,
+        ("server", "metrics_port"): args.metrics_port,
+        ("server", "metrics_host"): args.metrics_host,
         ("server", "drain_period"): args.drain_period,
         ("server", "max_connections_per_ip"): args.max_connections_per_ip,
         ("redis", "secret"): args.redis_secret,
@@ -94,6 +96,17 @@ def load_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
                             "rooms through Redis")
     if bool(server["certfile"]) != bool(server["keyfile"]):
         raise SettingsError("server.certfile and server.keyfile go together")
+    if server["metrics_port"] is None:
+        if server["metrics_host"] is not None:
+            raise SettingsError("server.metrics_host needs server.metrics_port")
+    else:
+        if not server["metrics"]:
+            raise SettingsError("server.metrics_port needs server.metrics (--metrics)")
+        if server["metrics_port"] == 0 and server["workers"] > 1:
+            raise SettingsError("server.metrics_port 0 cannot be shared by several workers")
+        if (server["metrics_port"] == server["port"] != 0 and not server["unix_socket"]
+                and (server["metrics_host"] or server["host"]) == server["host"]):
+            raise SettingsError("server.metrics_port must differ from server.port")
     return settings
 
 
@@ -116,12 +129,36 @@ def _reuseport_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _metrics_where(server_settings: dict[str, Any]) -> tuple[str, int]:
+    """The address of the separate /metrics listener (server.metrics_port)."""
+    return (server_settings["metrics_host"] or server_settings["host"],
+            server_settings["metrics_port"])
+
+
+def _metrics_listener(server_settings: dict[str, Any], shared: bool) -> Any:
+    """The separate /metrics listener, bound (SO_REUSEPORT when the
+    workers share it); SettingsError names the key if it cannot be."""
+    host, port = _metrics_where(server_settings)
+    try:
+        if shared:
+            return _reuseport_listener(host, port)
+        from gevent.server import StreamServer
+        return StreamServer.get_listener((host, port), 1024, socket.AF_INET6 if ":" in host
+                                         else socket.AF_INET)
+    except OSError as exc:
+        raise SettingsError(f"server.metrics_port: cannot listen on {host}:{port}: "
+                            f"{exc.strerror or exc}") from None
+
+
 def _build_server(settings: dict[str, dict[str, Any]], listener: Any = None):
     """The chat server of one process, bound; SettingsError says what is
     wrong with the certificate or the address."""
     from .chat.app import ChatServer
 
     server_settings = settings["server"]
+    metrics_listener = None
+    if server_settings["metrics_port"] is not None and settings["websocket"].get("metrics"):
+        metrics_listener = _metrics_listener(server_settings, server_settings["workers"] > 1)
     try:
         context = _ssl_context(server_settings)
     except (OSError, ssl.SSLError) as exc:
@@ -141,7 +178,8 @@ def _build_server(settings: dict[str, dict[str, Any]], listener: Any = None):
                           rate=chat["rate"], burst=chat["burst"],
                           resend_window=chat["resend_window"],
                           allowed_origins=chat["allowed_origins"],
-                          ssl_context=context, listener=listener, **websocket)
+                          ssl_context=context, listener=listener,
+                          metrics_listener=metrics_listener, **websocket)
     except OSError as exc:
         raise SettingsError(f"cannot listen on {_where(server_settings)}: "
                             f"{exc.strerror or exc}") from None
@@ -194,6 +232,10 @@ def _serve_one(settings: dict[str, dict[str, Any]], chat: Any) -> int:
     else:
         logger.info("chat server on %s://%s:%d/ (pid %d)", scheme, server_settings["host"],
                     chat.port, os.getpid())
+    if chat.metrics_http is not None:
+        logger.info("metrics on http://%s:%d/metrics (pid %d)",
+                    _metrics_where(server_settings)[0], chat.metrics_http.server_port,
+                    os.getpid())
     signum = stop.get()
     # SIGTERM (a deploy, Kubernetes): drain, spreading the clients'
     # reconnections over drain_period; SIGINT (Ctrl-C): close at once.
@@ -230,6 +272,8 @@ def _run_serve(args: argparse.Namespace) -> int:
             # One Unix socket, bound before the fork: the workers share it.
             from ..unix import unix_listener
             chat = None
+            if settings["server"]["metrics_port"] is not None:
+                _metrics_listener(settings["server"], shared=True).close()
             shared = unix_listener(_where(settings["server"]), 1024)
         elif port == 0:
             raise SettingsError("server.port 0 cannot be shared by several workers")
@@ -239,6 +283,8 @@ def _run_serve(args: argparse.Namespace) -> int:
             # worker in the shared gauges.)
             check = {**settings, "websocket": {**settings["websocket"], "metrics": False}}
             _build_server(check, _reuseport_listener(host, port)).http.close()
+            if settings["server"]["metrics_port"] is not None:
+                _metrics_listener(settings["server"], shared=True).close()
             chat = None
     except SettingsError as exc:
         print(f"wsframework serve: {exc}", file=sys.stderr)
@@ -365,6 +411,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="text, or json: one object per line [server.log_format]")
     serve.add_argument("--metrics", action="store_true", default=None,
                        help="Prometheus /metrics (wsframework[metrics]) [server.metrics]")
+    serve.add_argument("--metrics-port", type=int, metavar="PORT",
+                       help="serve /metrics on this port only, not on --port "
+                            "[server.metrics_port]")
+    serve.add_argument("--metrics-host", metavar="HOST",
+                       help="address of --metrics-port (default: --host) "
+                            "[server.metrics_host]")
     serve.add_argument("--drain-period", type=float, metavar="SECONDS",
                        help="SIGTERM closes connections spread over this long "
                             "[server.drain_period]")

@@ -36,6 +36,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "log_format": "text",
         # /metrics (Prometheus; needs wsframework[metrics]).
         "metrics": False,
+        # Serve /metrics on this port only, not on the public port (which
+        # then answers 404 there): keep it for the scraper, e.g. behind a
+        # firewall or a NetworkPolicy.  None: on the public port.  0 picks a
+        # free port (one worker only).
+        "metrics_port": None,
+        # The address of metrics_port; None: server.host.
+        "metrics_host": None,
         # Seconds over which SIGTERM closes the open connections (1001)
         # before the process exits; SIGINT closes them at once.
         "drain_period": 10.0,
@@ -87,6 +94,10 @@ def _optional_string(value: Any) -> str | None:
     return None if value is None or isinstance(value, str) else "must be a string"
 
 
+def _optional(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    return lambda value: None if value is None else check(value)
+
+
 def _integer(low: int, high: int) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -135,6 +146,8 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
                "workers": _integer(1, 256),
                "certfile": _optional_string, "keyfile": _optional_string, "log_level": _level,
                "log_format": _choice("text", "json"), "metrics": _bool,
+               "metrics_port": _optional(_integer(0, 65535)),
+               "metrics_host": _optional(_string),
                "drain_period": _seconds, "max_connections_per_ip": _integer(0, 10_000_000)},
     "chat": {"history": _integer(0, 100000), "history_bytes": _integer(1024, 1 << 30),
              "max_text": _integer(1, 10_000_000), "max_rooms": _integer(1, 10_000_000),

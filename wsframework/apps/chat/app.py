@@ -53,6 +53,28 @@ def _json(start_response: Callable, report: dict, ok: bool, method: str) -> list
     return [body if method == "GET" else b""]
 
 
+def make_metrics_app(metrics: Callable[[], tuple[bytes, str]]) -> Callable:
+    """The HTTP side of a separate metrics port: ``/metrics`` only."""
+
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"),
+                                                      ("Content-Length", "0")])
+            return [b""]
+        if environ.get("PATH_INFO") != "/metrics":
+            body = b"not found\n"
+            start_response("404 Not Found", [("Content-Type", "text/plain"),
+                                             ("Content-Length", str(len(body)))])
+            return [body]
+        body, kind = metrics()
+        start_response("200 OK", [("Content-Type", kind), ("Cache-Control", "no-store"),
+                                  ("Content-Length", str(len(body)))])
+        return [body if method == "GET" else b""]
+
+    return app
+
+
 def make_wsgi_app(health: Callable[[], dict], ready: Callable[[], dict] | None = None,
                   metrics: Callable[[], tuple[bytes, str]] | None = None) -> Callable:
     """The HTTP side: the page, its static files, ``/healthz`` (alive),
@@ -97,13 +119,18 @@ class ChatServer:
     WebSocketServer for ``/ws`` (subprotocol ``chat``).  ``backplane`` is
     None (the state is this process's) or a started
     :class:`~wsframework.apps.chat.backplane.RedisBackplane`; see
-    :class:`~wsframework.apps.chat.service.ChatService` for the chat's keys."""
+    :class:`~wsframework.apps.chat.service.ChatService` for the chat's keys.
+
+    With metrics, ``metrics_listener`` (an address or a listening socket)
+    serves ``/metrics`` on a port of its own, and the public port does not
+    (it answers 404 there); without it ``/metrics`` is on the public port."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, *, history: int = 50,
                  max_text: int = 4000, max_rooms: int = 1000, history_bytes: int = 65536,
                  rate: float = 10.0, burst: int = 20, resend_window: float = 300.0,
                  allowed_origins: Iterable[str] = (), ssl_context: Any = None,
-                 listener: Any = None, **websocket_config: Any) -> None:
+                 listener: Any = None, metrics_listener: Any = None,
+                 **websocket_config: Any) -> None:
         self.service = ChatService(history=history, max_text=max_text, max_rooms=max_rooms,
                                    history_bytes=history_bytes, rate=rate, burst=burst,
                                    resend_window=resend_window,
@@ -114,9 +141,17 @@ class ChatServer:
         kwargs = {"ssl_context": ssl_context, "do_handshake_on_connect": False} \
             if ssl_context is not None else {}
         metrics = websocket_config.get("metrics")
+        #: The separate metrics server (``metrics_listener``), or None.
+        self.metrics_http: pywsgi.WSGIServer | None = None
+        if metrics and metrics_listener is not None:
+            self.metrics_http = pywsgi.WSGIServer(metrics_listener,
+                                                  make_metrics_app(self.metrics_text),
+                                                  log=None, error_log=logger)
+            self.metrics_http.init_socket()
+        public_metrics = self.metrics_text if metrics and self.metrics_http is None else None
         self.http = pywsgi.WSGIServer(listener or (host, port),
                                       make_wsgi_app(self.health, self.readiness,
-                                                    self.metrics_text if metrics else None),
+                                                    public_metrics),
                                       log=None, error_log=logger, **kwargs)
         self.http.init_socket()
         # A chat member that stops reading is closed (1008) once 1 MiB of
@@ -176,6 +211,8 @@ class ChatServer:
     def start(self) -> None:
         if self.metrics is not None:
             self.metrics.start()
+        if self.metrics_http is not None:
+            self.metrics_http.start()
         self.http.start()
 
     def serve_forever(self) -> None:
@@ -190,6 +227,8 @@ class ChatServer:
             self.metrics.stop()
         if self.backplane is not None:
             self.backplane.close()
+        if self.metrics_http is not None:
+            self.metrics_http.stop(timeout=timeout)
         self.http.stop(timeout=timeout)
 
 
