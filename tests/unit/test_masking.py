@@ -119,3 +119,70 @@ def test_rotated_mask_masks_a_slice(offset, apply_mask):
     data = os.urandom(40)
     whole = apply_mask(data, KEY)
     assert apply_mask(data[offset:], rotate_mask(KEY, offset)) == whole[offset:]
+
+
+# -- a payload received in pieces: mask_in_place and payload_buffer ----------
+
+IN_PLACE = [pytest.param((masking.py_mask_in_place, masking.py_payload_buffer), id="python")]
+try:
+    from wsframework.protocol import _speedups
+    IN_PLACE.append(pytest.param((_speedups.mask_in_place, _speedups.payload_buffer), id="c"))
+except ImportError:  # not built: test_the_accelerator_is_built_and_used fails
+    _speedups = None
+
+
+@pytest.fixture(params=IN_PLACE)
+def in_place(request):
+    return request.param
+
+
+@pytest.mark.parametrize("n", [2, 3, 8, 9, 4097, 100003])
+def test_a_payload_unmasked_piece_by_piece_equals_one_unmask(n, in_place):
+    # Pieces of every alignment, each unmasked where it lands.
+    mask_in_place, payload_buffer = in_place
+    data = os.urandom(n)
+    masked = py_apply_mask(data, KEY)
+    payload, view = payload_buffer(n)
+    start = 0
+    for size in [1, 2, 3, 5, 7, 4096, n]:
+        end = min(n, start + size)
+        view[start:end] = masked[start:end]
+        mask_in_place(view[start:end], KEY, start)
+        start = end
+        if start == n:
+            break
+    view[start:] = masked[start:]
+    mask_in_place(view[start:], KEY, start)
+    view.release()
+    assert bytes(payload) == data
+
+
+def test_the_c_payload_buffer_is_the_bytes_the_message_carries():
+    # bytes() of it is no copy: one fresh buffer per large message.
+    payload, view = _speedups.payload_buffer(1 << 20)
+    assert type(payload) is bytes and len(payload) == 1 << 20
+    assert not view.readonly and view.nbytes == 1 << 20
+    view[:4] = b"abcd"
+    view.release()
+    assert bytes(payload) is payload and payload[:4] == b"abcd"
+
+
+@pytest.mark.parametrize("n", [0, 1, -1])
+def test_the_c_payload_buffer_refuses_the_sizes_python_shares(n):
+    with pytest.raises(ValueError):
+        _speedups.payload_buffer(n)
+
+
+def test_the_python_payload_buffer_gives_a_copy_as_bytes():
+    buf, view = masking.py_payload_buffer(3)
+    view[:] = b"xyz"
+    assert bytes(buf) == b"xyz" and type(bytes(buf)) is bytes
+
+
+def test_mask_in_place_needs_a_writable_buffer_and_a_4_byte_mask(in_place):
+    mask_in_place, _ = in_place
+    with pytest.raises((TypeError, ValueError)):
+        mask_in_place(bytearray(8), b"abc", 0)
+    if mask_in_place is not masking.py_mask_in_place:
+        with pytest.raises(TypeError):
+            mask_in_place(b"readonly", KEY, 0)

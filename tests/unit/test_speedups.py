@@ -26,7 +26,9 @@ def test_one_flag():
 def test_each_module_uses_the_implementation_the_flag_says():
     pairs = [(masking.apply_mask, masking.py_apply_mask),
              (sending.send_each, sending.py_send_each),
-             (parser.parse_small, parser.py_parse_small)]
+             (parser.parse_small, parser.py_parse_small),
+             (masking.mask_in_place, masking.py_mask_in_place),
+             (masking.payload_buffer, masking.py_payload_buffer)]
     for used, python in pairs:
         assert (used is not python) is speedups.SPEEDUPS, used
 

@@ -5,11 +5,12 @@
  * send_each(socks, data) -> list    send data to each socket, never waiting.
  * parse_small(buf, pos, masked, limit) -> (payload, end) | None
  *                                   one whole small text/binary frame, in one pass.
+ * payload_buffer(n) -> (bytes, view) a bytes object to receive a payload into.
+ * mask_in_place(buf, mask, offset)  XOR a writable buffer with a rotated mask.
  *
- * wsframework/masking.py, wsframework/sending.py and wsframework/parser.py
- * import this when it is
- * built and fall back to pure Python otherwise (or when
- * WSFRAMEWORK_NO_SPEEDUPS is set).
+ * wsframework/protocol/speedups.py imports this when it is built;
+ * protocol/masking.py, protocol/parser.py and sending.py fall back to pure
+ * Python otherwise (or when WSFRAMEWORK_NO_SPEEDUPS is set).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -175,6 +176,82 @@ parse_small(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* payload_buffer(n) -> (payload, view): a new bytes object of n bytes (n > 1)
+ * whose contents are not set yet, and a writable memoryview on them.  A large
+ * payload that arrives in pieces is received straight into the bytes object
+ * its message will carry: no zero-filled bytearray, no second buffer, no
+ * final copy (two fresh megabytes per 1 MiB message made glibc give the
+ * memory back and fault it in again every time).  Only the frame parser
+ * uses it, and it keeps both until the payload is complete: the view does
+ * not keep the bytes alive, and the bytes are not shared before then. */
+static PyObject *
+payload_buffer(PyObject *self, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    PyObject *payload, *view;
+
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 2) {        /* sizes 0 and 1 may be shared singletons */
+        PyErr_SetString(PyExc_ValueError, "payload_buffer needs at least 2 bytes");
+        return NULL;
+    }
+    payload = PyBytes_FromStringAndSize(NULL, n);
+    if (payload == NULL)
+        return NULL;
+    view = PyMemoryView_FromMemory(PyBytes_AS_STRING(payload), n, PyBUF_WRITE);
+    if (view == NULL) {
+        Py_DECREF(payload);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", payload, view);
+}
+
+/* mask_in_place(buf, mask, offset): XOR the writable buffer buf with the
+ * 4-byte mask as it applies offset bytes into the payload. */
+static PyObject *
+mask_in_place(PyObject *self, PyObject *args)
+{
+    Py_buffer data, mask;
+    Py_ssize_t offset;
+
+    if (!PyArg_ParseTuple(args, "w*y*n:mask_in_place", &data, &mask, &offset))
+        return NULL;
+    if (mask.len != 4) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&mask);
+        PyErr_SetString(PyExc_ValueError, "mask must be 4 bytes long");
+        return NULL;
+    }
+    {
+        unsigned char *p = (unsigned char *)data.buf;
+        const unsigned char *m0 = (const unsigned char *)mask.buf;
+        unsigned char m[4];
+        Py_ssize_t n = data.len, i = 0;
+        uint32_t m32;
+        uint64_t m64;
+        int k;
+
+        for (k = 0; k < 4; k++)
+            m[k] = m0[(offset + k) & 3];
+        memcpy(&m32, m, 4);
+        m64 = ((uint64_t)m32 << 32) | m32;
+        Py_BEGIN_ALLOW_THREADS
+        for (; i + 8 <= n; i += 8) {
+            uint64_t chunk;
+            memcpy(&chunk, p + i, 8);
+            chunk ^= m64;
+            memcpy(p + i, &chunk, 8);
+        }
+        for (; i < n; i++)
+            p[i] ^= m[i & 3];
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&mask);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", apply_mask, METH_VARARGS,
      "apply_mask(data, mask) -> bytes: XOR data with the repeated 4-byte mask."},
@@ -184,6 +261,12 @@ static PyMethodDef speedups_methods[] = {
     {"parse_small", (PyCFunction)(void (*)(void))parse_small, METH_FASTCALL,
      "parse_small(buf, pos, masked, limit) -> (payload, end) | None: a whole small text or "
      "binary frame at buf[pos:], unmasked and (text) decoded in one pass; None otherwise."},
+    {"payload_buffer", payload_buffer, METH_O,
+     "payload_buffer(n) -> (bytes, memoryview): n unset bytes to receive a payload into, "
+     "and a writable view on them (for the frame parser only)."},
+    {"mask_in_place", mask_in_place, METH_VARARGS,
+     "mask_in_place(buf, mask, offset): XOR the writable buf with the mask as it applies "
+     "offset bytes into the payload."},
     {NULL, NULL, 0, NULL}
 };
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from .speedups import SPEEDUPS, accelerated  # SPEEDUPS: re-exported, the one flag
 
-__all__ = ["apply_mask", "py_apply_mask", "rotate_mask", "SPEEDUPS"]
+__all__ = ["apply_mask", "mask_in_place", "payload_buffer", "py_apply_mask",
+           "py_mask_in_place", "py_payload_buffer", "rotate_mask", "SPEEDUPS"]
 
 
 def py_apply_mask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
@@ -49,4 +50,20 @@ def rotate_mask(mask: bytes, offset: int) -> bytes:
     return mask[shift:] + mask[:shift] if shift else mask
 
 
+def py_mask_in_place(buf: bytearray | memoryview, mask: bytes, offset: int) -> None:
+    """XOR the writable ``buf`` with ``mask`` as it applies ``offset``
+    bytes into the payload (a piece unmasked as it arrives)."""
+    buf[:] = py_apply_mask(buf, rotate_mask(mask, offset))
+
+
+def py_payload_buffer(n: int) -> tuple[bytearray, memoryview]:
+    """A buffer to receive an ``n``-byte payload into, and a writable view
+    on it; ``bytes(buffer)`` is the payload once filled.  (The C version
+    gives a bytes object itself, so that ``bytes()`` is no copy.)"""
+    buf = bytearray(n)
+    return buf, memoryview(buf)
+
+
 apply_mask = accelerated("apply_mask", py_apply_mask)
+mask_in_place = accelerated("mask_in_place", py_mask_in_place)
+payload_buffer = accelerated("payload_buffer", py_payload_buffer)

@@ -17,7 +17,7 @@ from .close_codes import CloseCode
 from .extensions import Extension
 from .frame import WebSocketFrame
 from .framing import MAX_CONTROL_PAYLOAD, Opcode, decode_header, header_size
-from .masking import apply_mask, rotate_mask
+from .masking import apply_mask, mask_in_place, payload_buffer, py_payload_buffer
 from .message import WebSocketMessage
 from .speedups import accelerated
 from .streams import BufferedReader
@@ -99,7 +99,7 @@ class FrameParser:
     __slots__ = (
         "reader", "expect_masked", "max_frame_size", "max_message_size", "assemble_fragments",
         "extensions", "allowed_rsv", "_active", "_in_frame", "_fin", "_rsv", "_opcode",
-        "_length", "_key", "_partial", "_got", "_msg_opcode", "_msg_size", "_parts",
+        "_length", "_key", "_partial", "_view", "_got", "_msg_opcode", "_msg_size", "_parts",
         "_decoder", "_text", "_validated", "_small_limit",
     )
 
@@ -128,7 +128,8 @@ class FrameParser:
         self._opcode = 0
         self._length = 0
         self._key: bytes | None = None
-        self._partial: bytearray | None = None
+        self._partial: bytes | bytearray | None = None     # a payload arriving in pieces
+        self._view: memoryview | None = None                # ... and a writable view on it
         self._got = 0
         # The fragmented message being assembled.
         self._msg_opcode: int | None = None
@@ -268,33 +269,33 @@ class FrameParser:
             if key is not None:
                 return apply_mask(reader.take(n), key)
             return reader.read_exact(n)
-        # The payload arrives in pieces.  A text payload is validated as
-        # each piece arrives, to fail fast (unless an extension must decode
-        # it first: then it is checked after decoding).
+        # The payload arrives in pieces: received straight into the object
+        # the message will carry, each piece unmasked while it is still in
+        # the cache.  A text payload is validated as each piece arrives, to
+        # fail fast (unless an extension must decode it first: then it is
+        # checked after decoding).
         decoder = None
         if self._text and self._opcode < _CLOSE and not self._active:
             decoder = self._decoder
             if decoder is None:
                 decoder = self._decoder = Utf8Decoder()
         if self._partial is None:
-            self._partial = bytearray(n)
-        buf = self._partial
-        with memoryview(buf) as view:
-            while self._got < n:
-                start = self._got
-                count = reader.read_into(view[start:])
-                end = start + count
-                self._got = end
-                if decoder is not None:
-                    chunk = bytes(view[start:end])
-                    if key is not None:
-                        chunk = apply_mask(chunk, rotate_mask(key, start))
-                        view[start:end] = chunk
-                    decoder.feed(chunk)
+            self._partial, self._view = payload_buffer(n) if n > 1 else py_payload_buffer(n)
+        view = self._view
+        while self._got < n:
+            start = self._got
+            end = start + reader.read_into(view[start:])
+            self._got = end
+            if key is not None:
+                mask_in_place(view[start:end], key, start)
+            if decoder is not None:
+                decoder.feed(bytes(view[start:end]))
+        payload = self._partial
+        view.release()
+        self._view = None
         if decoder is not None:
             self._validated = True
-            return bytes(buf)
-        return apply_mask(buf, key) if key is not None else bytes(buf)
+        return bytes(payload)       # the payload itself when it is a bytes object
 
     # -- frames into messages ------------------------------------------------
     def _feed_text(self, payload: bytes) -> None:
