@@ -39,7 +39,9 @@ DESCRIPTIONS: dict[str, str] = {
     "max_received_message_size": (
         "Largest message, in bytes, after reassembly and decompression.  Checked on every "
         "data frame (Node checks only continuations); over it the connection fails with "
-        "1009 \"Maximum message size exceeded.\"."),
+        "1009 \"Maximum message size exceeded.\".  It also bounds a message's frames: at most "
+        "1,024 plus one per 16 bytes of the limit (1009 \"Message of more than N frames.\"), "
+        "so a message of endless empty continuations ends."),
     "fragment_outgoing_messages": (
         "Split outgoing messages longer than :confval:`fragmentation_threshold` into "
         "several frames."),

@@ -23,6 +23,7 @@ from wsframework.apps.chat.app import STATIC_DIR, make_wsgi_app
 from wsframework.protocol.frame import encode_frame
 from wsframework.protocol.parser import FrameParser
 
+from ..conftest import echo_handler
 from ..helpers import RawClient, answer_handshake, handshake_request
 
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -227,6 +228,62 @@ def test_tiny_fragments_cost_the_client_no_more_than_their_bytes():
             f"{held} bytes held for {len(expected)} bytes in {FRAGMENTS} fragments"
         client.close()
         assert client.wait_closed(10) and client.was_clean
+    finally:
+        hostile.stop(timeout=1)
+
+
+# The default limits (1 MiB server, 8 MiB client) allow 1,024 frames plus
+# one per 16 bytes: these many empty continuations are more than that.
+TOO_MANY_FOR_THE_SERVER = 1024 + (1 << 20) // 16 + 1000
+TOO_MANY_FOR_THE_CLIENT = 1024 + (8 << 20) // 16 + 1000
+
+
+def test_endless_empty_continuations_end_with_1009_on_the_server(make_server):
+    """Empty continuations cost no memory, but a message may not go on for
+    ever: beyond its frame allowance the server closes with 1009."""
+    server = make_server(echo_handler)          # the default 1 MiB limit
+    client = RawClient(server.port)
+    client.handshake()
+    client.send_frame(BINARY, b"ab", fin=False)
+    batch = encode_frame(CONT, b"", fin=False, mask=True) * 1000
+    try:
+        for _ in range(TOO_MANY_FOR_THE_SERVER // 1000 + 1):
+            client.send_raw(batch)
+    except OSError:             # the server may close before all is sent
+        pass
+    frame = client.read_frame()
+    assert (frame.opcode, frame.close_status) == (CLOSE, 1009), frame
+    client.close()
+
+
+def test_endless_empty_continuations_end_with_1009_on_the_client():
+    """The same from a hostile server to ``connect()``."""
+    closed = AsyncResult()
+
+    def handle(sock, address):
+        reader = answer_handshake(sock)
+        parser = FrameParser(reader, expect_masked=True, max_frame_size=1 << 20,
+                             max_message_size=1 << 20, assemble_fragments=False)
+        sock.sendall(encode_frame(BINARY, b"ab", fin=False))
+        batch = encode_frame(CONT, b"", fin=False) * 1000
+        try:
+            for _ in range(TOO_MANY_FOR_THE_CLIENT // 1000 + 1):
+                sock.sendall(batch)
+        except OSError:
+            pass
+        while True:
+            frame = parser.next_event()
+            if frame.opcode == CLOSE:
+                closed.set(frame.close_status)
+                return
+
+    hostile = StreamServer(("127.0.0.1", 0), handle)
+    hostile.start()
+    try:
+        client = connect(f"ws://127.0.0.1:{hostile.server_port}/", permessage_deflate=False)
+        assert client.receive(timeout=60) is None
+        assert closed.get(timeout=30) == 1009
+        assert client.close_reason_code == 1009
     finally:
         hostile.stop(timeout=1)
 

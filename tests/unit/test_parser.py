@@ -588,3 +588,31 @@ def test_eof_from_chunked_reader():
     assert parser.next_event().data == "a"
     with pytest.raises(EOFError):
         parser.next_event()
+
+
+# ------------------------------------------------------- frames per message
+def test_a_message_may_have_1024_frames_plus_one_per_16_bytes_of_the_limit():
+    # max_message_size 160: 1,024 + 10 frames.  Empty continuations cost no
+    # memory, but a message may not go on for ever.
+    allowed = 1024 + 160 // 16
+    ok = cf(BINARY, b"a", fin=False) + cf(CONT, b"", fin=False) * (allowed - 2) + cf(CONT, b"b")
+    parser = server_parser(BufferedReader.from_bytes(ok), max_message_size=160)
+    assert parser.next_event().data == b"ab"
+    too_many = cf(BINARY, b"a", fin=False) + cf(CONT, b"", fin=False) * allowed
+    parser = server_parser(BufferedReader.from_bytes(too_many), max_message_size=160)
+    with pytest.raises(PayloadTooBig, match="more than 1034 frames"):
+        parser.next_event()
+
+
+def test_the_frame_count_starts_again_with_each_message():
+    allowed = 1024 + 160 // 16
+    one = cf(TEXT, b"a", fin=False) + cf(CONT, b"", fin=False) * (allowed - 2) + cf(CONT, b"b")
+    parser = server_parser(BufferedReader.from_bytes(one * 3), max_message_size=160)
+    assert [parser.next_event().data for _ in range(3)] == ["ab"] * 3
+
+
+def test_unassembled_fragments_are_not_counted():
+    frames = cf(BINARY, b"a", fin=False) + cf(CONT, b"", fin=False) * 2000 + cf(CONT, b"b")
+    parser = server_parser(BufferedReader.from_bytes(frames), max_message_size=160,
+                           assemble_fragments=False)
+    assert sum(1 for _ in range(2002) if parser.next_event()) == 2002
