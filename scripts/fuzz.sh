@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The long fuzz run: every property-based fuzz test (tests/test_fuzz_*.py)
+# The long fuzz run: every property-based fuzz test (tests/fuzz/test_fuzz_*.py)
 # with many random examples, outside the normal test command.
 #   bash scripts/fuzz.sh [TOTAL] [PYTEST ARGS...]
 # TOTAL (default 1000000) is the number of examples across all the fuzz
@@ -26,7 +26,7 @@ mkdir -p "$LOGS"
 # Collected first, on its own: a fuzz file that fails to import or collect
 # fails the run (a pipe into grep would lose pytest's exit status).
 if ! collected=$("$VENV/bin/pytest" --collect-only -q -p no:cacheprovider \
-    tests/test_fuzz_*.py "$@"); then
+    tests/fuzz/test_fuzz_*.py "$@"); then
   printf '%s\n' "$collected" >&2
   echo "fuzz: collecting the fuzz tests failed" >&2
   exit 1

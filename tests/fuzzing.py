@@ -1,4 +1,4 @@
-"""Shared pieces of the property-based fuzz tests (``tests/test_fuzz_*.py``):
+"""Shared pieces of the property-based fuzz tests (``tests/fuzz/test_fuzz_*.py``):
 the Hypothesis settings, the mutation and chunking strategies, the payload
 strategies that reach every length encoding cheaply, and the summary of a
 frame parser's results that the frame and deflate tests compare.
