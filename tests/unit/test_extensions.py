@@ -1,4 +1,4 @@
-"""The extension mechanism (wsframework/extensions.py): parsing and writing
+"""The extension mechanism (wsframework/protocol/extensions.py): parsing and writing
 ``Sec-WebSocket-Extensions`` (RFC 6455 §9.1) and the :class:`Extension`
 base with its hooks, as the frame parser uses them."""
 

@@ -118,7 +118,7 @@ done:
  * strict UTF-8; bytes for binary), unmasked, and the offset just past the
  * frame.  Returns None, having looked at nothing else, for any other frame,
  * for one not wholly buffered and for text that is not valid UTF-8: the
- * general parser (wsframework/parser.py) then reads it and reports the
+ * general parser (wsframework/protocol/parser.py) then reads it and reports the
  * error.  parser.py holds the pure-Python twin, py_parse_small. */
 static PyObject *
 parse_small(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
