@@ -109,7 +109,7 @@ class FrameParser:
         "reader", "expect_masked", "max_frame_size", "max_message_size", "assemble_fragments",
         "extensions", "allowed_rsv", "_active", "_in_frame", "_fin", "_rsv", "_opcode",
         "_length", "_key", "_partial", "_view", "_got", "_msg_opcode", "_msg_size", "_parts",
-        "_decoder", "_text", "_validated", "_small_limit", "_msg_frames", "_max_frames",
+        "_decoder", "_text", "_validated", "_small_limit", "_msg_frames",
     )
 
     def __init__(self, reader: BufferedReader, *, expect_masked: bool,
@@ -143,8 +143,7 @@ class FrameParser:
         # The fragmented message being assembled.
         self._msg_opcode: int | None = None
         self._msg_size = 0
-        self._msg_frames = 0        # its frames so far
-        self._max_frames = _FREE_FRAMES + max_message_size // _BYTES_PER_FRAME
+        self._msg_frames = 0        # its continuation frames so far
         # A binary message's fragments (small ones gathered: see _SMALL_PART).
         self._parts: list[bytes | bytearray] | None = None
         self._decoder: Utf8Decoder | None = None
@@ -243,8 +242,10 @@ class FrameParser:
             if self._msg_opcode is None:
                 raise ProtocolError(_PROTOCOL_ERROR, "Unexpected Continuation Frame")
             self._msg_frames += 1
-            if self._msg_frames >= self._max_frames and self.assemble_fragments:
-                raise PayloadTooBig(f"Message of more than {self._max_frames} frames.")
+            if self._msg_frames >= _FREE_FRAMES and self.assemble_fragments:
+                allowed = _FREE_FRAMES + self.max_message_size // _BYTES_PER_FRAME
+                if self._msg_frames >= allowed:
+                    raise PayloadTooBig(f"Message of more than {allowed} frames.")
         elif self._msg_opcode is not None:
             raise ProtocolError(
                 _PROTOCOL_ERROR,
