@@ -167,3 +167,25 @@ def test_prometheus_scrapes_two_workers(serve, redis_server, tmp_path):  # noqa:
     for connection in members:
         connection.close()
     assert server.stop(signal.SIGTERM) == 0
+
+
+def test_sigint_to_the_supervisor_closes_at_once_in_every_worker(serve, redis_server):  # noqa: F811
+    """``kill -INT`` of a multi-worker serve is the quick stop in each
+    worker, as Ctrl-C is, not the draining SIGTERM."""
+    port = free_port()
+    server = serve("--port", str(port), "--workers", "2", "--redis", redis_server.url,
+                   "--drain-period", "600", "--max-connections-per-ip", "0")
+    server.wait_for(r"chat server on http://127\.0\.0\.1:%d/" % port, count=2)
+    members, workers = [], set()
+    with gevent.Timeout(20, AssertionError("both workers did not take connections")):
+        while len(workers) < 2:
+            connection, welcome = join(port, f"q{len(members)}")
+            members.append(connection)
+            workers.add(welcome["worker"])
+    server.process.send_signal(signal.SIGINT)       # the supervisor only
+    server.wait_for(r"shutting down: closing \d+ connections with 1001 over 0\.0 s", count=2)
+    for connection in members:
+        while connection.receive(timeout=20) is not None:
+            pass
+        assert connection.close_reason_code == 1001
+    assert server.stop() == 0

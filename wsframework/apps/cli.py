@@ -321,9 +321,12 @@ def _supervise(settings: dict, workers: int, host: str, port: int, shared: Any =
     logger.info("%d workers on %s: %s", workers, _where(settings["server"]), children)
 
     def forward(signum: int) -> None:
+        # The same signal: SIGTERM drains, SIGINT closes at once (Ctrl-C
+        # reaches the workers too, as the process group's; a second SIGINT
+        # changes nothing).
         for child in children:
             try:
-                os.kill(child, signal.SIGTERM)
+                os.kill(child, signum)
             except ProcessLookupError:
                 pass
 
