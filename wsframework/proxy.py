@@ -178,6 +178,9 @@ def _socks_connect(sock, proxy_url: str, name: str, host: str, port: int,
     try:
         with gevent.Timeout(timeout, expired):
             proxy = Proxy.from_url(url, rdns=rdns)
+            # _socket: our (gevent) socket, already connected to the proxy.
+            # The keyword is python-socks' own (2.x and 3.x) but not public:
+            # setup.py bounds the version, tests/sockets/test_proxy.py runs it.
             return proxy.connect(host, port, timeout=timeout, _socket=sock)
     except ProxyTimeoutError:
         raise ProxyError(f"Timed out waiting for proxy {name} to open a tunnel to "
