@@ -333,3 +333,20 @@ def test_gevent_websocket_iteration_still_yields_messages(wsgi):
     client.send(b"b")
     client.close()
     assert seen.get(timeout=5) == ["a", b"b"]
+
+
+def test_x_forwarded_for_on_several_lines_is_one_list_under_pywsgi(mounted):
+    """Behind pywsgi too, X-Forwarded-For sent as several header lines (a
+    proxy chain) joins in order, as on a server of its own."""
+    server, websocket_server, router = mounted
+    seen = AsyncResult()
+
+    def route(request):
+        connection = request.accept()
+        seen.set((request.remote_addresses, connection.remote_address))
+
+    router.mount("/chain", None, route)
+    client = RawClient(server.server_port)
+    client.request(handshake_request(path="/chain")[:-2] + b"X-Forwarded-For: 1.1.1.1\r\n"
+                   b"X-Forwarded-For: 2.2.2.2, 3.3.3.3\r\n\r\n")
+    assert seen.get(timeout=5) == (["1.1.1.1", "2.2.2.2", "3.3.3.3", "127.0.0.1"], "1.1.1.1")
