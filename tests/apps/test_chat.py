@@ -317,3 +317,33 @@ def test_tls_handshake_of_the_chat_server_is_under_the_timeout(chat):
     member = connect(f"wss://localhost:{server.port}/ws", ["chat"], tls_options=client_context)
     member.send(json.dumps({"type": "join", "room": "lobby", "nick": "tls"}))
     assert json.loads(member.receive(timeout=5).data)["type"] == "welcome"
+
+
+def test_backplane_series(joined_servers, redis_server):  # noqa: F811
+    """/metrics' backplane series: up while Redis is, 0 once it is gone, and
+    the lag of every event that crossed it."""
+    from prometheus_client import CollectorRegistry
+
+    from wsframework.apps.chat.metrics import ChatMetrics
+    first, second, planes = joined_servers
+    registry = CollectorRegistry()
+    metrics = ChatMetrics(first, registry, interval=3600)    # sampled by hand below
+    metrics.start()
+    try:
+        alice = Member(first, "alice")
+        alice.next("welcome")
+        bob = Member(second, "bob")
+        bob.next("welcome")
+        bob.send(type="message", text="across")
+        assert alice.next("message")["text"] == "across"     # came to first through Redis
+        metrics.sample()
+        assert registry.get_sample_value("wsframework_chat_backplane_up") == 1
+        assert registry.get_sample_value("wsframework_chat_backplane_lag_seconds_count") >= 1
+        assert registry.get_sample_value("wsframework_chat_members") == 1    # alice, here
+        redis_server.stop()
+        assert planes[0].wait_connected(False, timeout=10)
+        metrics.sample()
+        assert registry.get_sample_value("wsframework_chat_backplane_up") == 0
+    finally:
+        metrics.stop()
+        redis_server.start()
