@@ -139,6 +139,17 @@ def test_drain_spreads_closes_over_the_period_and_loses_nothing(make_server):
     assert closed_at[0] - started < 0.5 * period
 
 
+def test_a_drain_may_say_service_restart(make_server):
+    """1012 "service restart" instead of 1001, with its own words (both
+    are codes connect_forever retries on: test_reconnect.py)."""
+    server = make_server(echo_handler)
+    clients = [connect(f"{server.url}/") for _ in range(3)]
+    server.drain(0.1, reason_code=1012, description="Restarting")
+    for client in clients:
+        assert client.wait_closed(10) and client.was_clean
+        assert (client.close_reason_code, client.close_description) == (1012, "Restarting")
+
+
 def test_readiness_follows_the_share_of_max_connections(make_server):
     server = make_server(echo_handler, max_connections=10, ready_connection_share=0.5)
     clients = [connect(f"{server.url}/") for _ in range(5)]
