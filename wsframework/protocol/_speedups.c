@@ -19,6 +19,27 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* out[i] = in[i] ^ mask[i % 4] for i < n, eight bytes at a time (in and
+ * out may be the same buffer).  The one XOR loop of the module. */
+static void
+xor_mask(const unsigned char *in, unsigned char *out, Py_ssize_t n, const unsigned char *mask)
+{
+    Py_ssize_t i = 0;
+    uint32_t m32;
+    uint64_t m64;
+
+    memcpy(&m32, mask, 4);
+    m64 = ((uint64_t)m32 << 32) | m32;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t chunk;
+        memcpy(&chunk, in + i, 8);
+        chunk ^= m64;
+        memcpy(out + i, &chunk, 8);
+    }
+    for (; i < n; i++)
+        out[i] = in[i] ^ mask[i & 3];
+}
+
 static PyObject *
 apply_mask(PyObject *self, PyObject *args)
 {
@@ -34,27 +55,10 @@ apply_mask(PyObject *self, PyObject *args)
     result = PyBytes_FromStringAndSize(NULL, data.len);
     if (result == NULL)
         goto done;
-    {
-        const unsigned char *in = (const unsigned char *)data.buf;
-        const unsigned char *m = (const unsigned char *)mask.buf;
-        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
-        Py_ssize_t n = data.len, i = 0;
-        uint32_t m32;
-        uint64_t m64;
-
-        memcpy(&m32, m, 4);
-        m64 = ((uint64_t)m32 << 32) | m32;
-        Py_BEGIN_ALLOW_THREADS
-        for (; i + 8 <= n; i += 8) {
-            uint64_t chunk;
-            memcpy(&chunk, in + i, 8);
-            chunk ^= m64;
-            memcpy(out + i, &chunk, 8);
-        }
-        for (; i < n; i++)
-            out[i] = in[i] ^ m[i & 3];
-        Py_END_ALLOW_THREADS
-    }
+    Py_BEGIN_ALLOW_THREADS
+    xor_mask((const unsigned char *)data.buf, (unsigned char *)PyBytes_AS_STRING(result),
+             data.len, (const unsigned char *)mask.buf);
+    Py_END_ALLOW_THREADS
 done:
     PyBuffer_Release(&data);
     PyBuffer_Release(&mask);
@@ -153,9 +157,7 @@ parse_small(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (len > 125 || len > limit || size - pos < head + len)
         Py_RETURN_NONE;
     if (masked) {
-        const unsigned char *m = p + 2, *in = p + 6;
-        for (Py_ssize_t i = 0; i < len; i++)
-            tmp[i] = in[i] ^ m[i & 3];
+        xor_mask(p + 6, tmp, len, p + 2);
     } else {
         memcpy(tmp, p + 2, (size_t)len);
     }
@@ -224,27 +226,14 @@ mask_in_place(PyObject *self, PyObject *args)
         return NULL;
     }
     {
-        unsigned char *p = (unsigned char *)data.buf;
         const unsigned char *m0 = (const unsigned char *)mask.buf;
         unsigned char m[4];
-        Py_ssize_t n = data.len, i = 0;
-        uint32_t m32;
-        uint64_t m64;
         int k;
 
-        for (k = 0; k < 4; k++)
+        for (k = 0; k < 4; k++)             /* the mask as it applies at offset */
             m[k] = m0[(offset + k) & 3];
-        memcpy(&m32, m, 4);
-        m64 = ((uint64_t)m32 << 32) | m32;
         Py_BEGIN_ALLOW_THREADS
-        for (; i + 8 <= n; i += 8) {
-            uint64_t chunk;
-            memcpy(&chunk, p + i, 8);
-            chunk ^= m64;
-            memcpy(p + i, &chunk, 8);
-        }
-        for (; i < n; i++)
-            p[i] ^= m[i & 3];
+        xor_mask((unsigned char *)data.buf, (unsigned char *)data.buf, data.len, m);
         Py_END_ALLOW_THREADS
     }
     PyBuffer_Release(&data);
