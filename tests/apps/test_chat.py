@@ -14,6 +14,7 @@ import pytest
 from wsframework import WebSocketHandshakeError, connect
 from wsframework.apps.chat import make_server
 
+from ..helpers import handshake_request
 from ..redis_server import redis_server  # noqa: F401  (fixture)
 
 
@@ -347,3 +348,27 @@ def test_backplane_series(joined_servers, redis_server):  # noqa: F811
     finally:
         metrics.stop()
         redis_server.start()
+
+
+def test_the_metrics_port_holds_the_public_ports_http_limits(chat):
+    """A client that connects to the metrics port and sends nothing is
+    dropped after handshake_timeout, as on the public port (it was held for
+    ever); an upgrade request there is a plain request, not a WebSocket."""
+    from prometheus_client import CollectorRegistry
+    server = chat(metrics=CollectorRegistry(), metrics_listener=("127.0.0.1", 0),
+                  handshake_timeout=0.5)
+    port = server.metrics_http.server_port
+    idle = socket.create_connection(("127.0.0.1", port))
+    idle.settimeout(30)
+    assert idle.recv(100) == b""                        # dropped, not held
+    idle.close()
+    upgrade = socket.create_connection(("127.0.0.1", port))
+    upgrade.settimeout(10)
+    upgrade.sendall(handshake_request(path="/metrics"))
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = upgrade.recv(4096)
+        assert chunk, answer
+        answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 ") and b"text/plain" in answer
+    upgrade.close()

@@ -18,6 +18,7 @@ from gevent import pywsgi
 
 from ...router import WebSocketRouter
 from ...server import WebSocketServer
+from ...wsgi import WebSocketHandler
 from .service import ChatService
 
 __all__ = ["ChatServer", "make_server", "make_wsgi_app"]
@@ -114,6 +115,16 @@ def make_wsgi_app(health: Callable[[], dict], ready: Callable[[], dict] | None =
     return app
 
 
+class _MetricsHandler(WebSocketHandler):
+    """The metrics port's handler: the public port's HTTP limits (a head
+    within ``handshake_timeout``, keep-alive idles and writes within
+    ``http_idle_timeout``, from the chat's WebSocket server) and no
+    upgrades: an upgrade request is a plain request to the metrics app."""
+
+    def _is_websocket_upgrade(self) -> bool:
+        return False
+
+
 class ChatServer:
     """The chat server of one process: pywsgi for HTTP, a mounted
     WebSocketServer for ``/ws`` (subprotocol ``chat``).  ``backplane`` is
@@ -146,7 +157,8 @@ class ChatServer:
         if metrics and metrics_listener is not None:
             self.metrics_http = pywsgi.WSGIServer(metrics_listener,
                                                   make_metrics_app(self.metrics_text),
-                                                  log=None, error_log=logger)
+                                                  log=None, error_log=logger,
+                                                  handler_class=_MetricsHandler)
             self.metrics_http.init_socket()
         public_metrics = self.metrics_text if metrics and self.metrics_http is None else None
         self.http = pywsgi.WSGIServer(listener or (host, port),
@@ -158,6 +170,9 @@ class ChatServer:
         # chat waits for it, rather than growing the server without bound.
         websocket_config.setdefault("output_buffer_limit", 1 << 20)
         self.websockets = WebSocketServer(http_server=self.http, **websocket_config)
+        if self.metrics_http is not None:
+            # Whose config _MetricsHandler's limits come from (it routes no upgrades).
+            self.metrics_http.websocket_server = self.websockets
         self.metrics = None
         if metrics:
             from .metrics import ChatMetrics
