@@ -38,7 +38,6 @@ from gunicorn.workers.base import Worker
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler, PyWSGIServer
 
 from .config import SERVER_DEFAULTS, server_config
-from .protocol.close_codes import CloseCode
 from .server import WebSocketServer
 from .wsgi import WebSocketHandler
 
@@ -190,18 +189,15 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):
         for http_server in getattr(self, "_http_servers", ()):
             http_server.stop_accepting()
         self.alive = False
-        connections = []
-        for server in getattr(self, "_websocket_servers", ()):
-            server.draining = True
-            connections.extend(server.connections)
-        if connections:
+        servers = list(getattr(self, "_websocket_servers", ()))
+        count = sum(len(server.connections) for server in servers)
+        if count:
             self.log.info("Closing %d WebSocket connection(s) with 1001 at once (worker %s "
-                          "quitting)", len(connections), self.pid)
-        for server in getattr(self, "_websocket_servers", ()):
-            server.close_all_connections(CloseCode.GOING_AWAY, "Server shutting down")
-        with gevent.Timeout(QUICK_CLOSE_WAIT, False):
-            for connection in connections:
-                connection.wait_closed()
+                          "quitting)", count, self.pid)
+        # A drain over no time: every connection closed at once, after what
+        # was queued for it, then a short wait for the closing handshakes.
+        gevent.joinall([gevent.spawn(server.drain, 0.0, timeout=QUICK_CLOSE_WAIT)
+                        for server in servers])
         # gunicorn's own: the worker_int hook, then exit.
         Worker.handle_quit(self, sig, frame)
 
