@@ -158,7 +158,7 @@ class ReaderPool:
                 if error is not None:
                     connection._on_socket_error(error, "read")
                 else:
-                    connection._read_loop()
+                    connection._read_woken()
             except gevent.GreenletExit:
                 return
             except BaseException:               # noqa: B036 - never into the hub
