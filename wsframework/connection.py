@@ -394,7 +394,12 @@ class WebSocketConnection(EventEmitter):
                 and (n <= self._fragment_size or not self._fragment_size)):
             # encode_message's small-frame fast path, inlined: this runs
             # once per message sent.
-            return self._write(heads[n] + payload, callback, True)
+            frame = heads[n] + payload
+            reader = self._reader
+            if (callback is None and self._out is None and self._read_event is not None
+                    and len(reader.buf) <= reader.pos and not self._socket_closed):
+                return self._send_direct(frame)     # _write's usual case
+            return self._write(frame, callback, True)
         return self._write(encode_message(opcode, payload, self.mask_outgoing_packets,
                                           self._fragment_size, self._extensions),
                            callback, True)
@@ -557,19 +562,24 @@ class WebSocketConnection(EventEmitter):
             if (callback is None and type(data) is bytes and self._read_event is not None
                     and (not message or len(reader.buf) <= reader.pos)):
                 # Nothing queued, nothing to gather: straight to the socket.
-                try:
-                    sent = send_now(self._raw, data)
-                except OSError as exc:
-                    self._on_socket_error(exc, "write")
-                    return False
-                if sent == len(data):
-                    return True
-                return self._settle(self._outgoing().enqueue(memoryview(data)[sent:]), None)
+                return self._send_direct(data)
             out = self._outgoing()
         verdict = out.write(data, callback, message)
         if verdict == SENT:
             return True
         return self._settle(verdict, callback)
+
+    def _send_direct(self, data: bytes) -> bool:
+        """Write ``data`` to a plain socket with nothing queued before it
+        and no callback; what the kernel does not take is queued."""
+        try:
+            sent = send_now(self._raw, data)
+        except OSError as exc:
+            self._on_socket_error(exc, "write")
+            return False
+        if sent == len(data):
+            return True
+        return self._settle(self._outgoing().enqueue(memoryview(data)[sent:]), None)
 
     def _settle(self, verdict: int, callback: Callback | None) -> bool:
         """Act on a verdict of the outgoing queue; what send* returns."""
@@ -806,7 +816,10 @@ class WebSocketConnection(EventEmitter):
             if type(data) is not int:
                 fast = True
                 if self._keepalive_at:
-                    self._touch()
+                    # _touch(), inlined for its usual case
+                    self._last_receive = self._loop.now()
+                    if self._ping_sent_at:
+                        self._touch()
                 if type(data) is str:
                     message = WebSocketMessage("utf8", data)
                 else:
