@@ -34,4 +34,5 @@ fi
 "$VENV/bin/pytest-gevent" -q
 WSFRAMEWORK_NO_SPEEDUPS=1 "$VENV/bin/pytest-gevent" -q -p no:cacheprovider \
   tests/unit/test_masking.py tests/unit/test_frame.py tests/unit/test_parser.py tests/unit/test_parse_small.py tests/sockets/test_connection.py \
-  tests/sockets/test_sending.py tests/sockets/test_slow_consumer.py
+  tests/sockets/test_sending.py tests/sockets/test_slow_consumer.py \
+  tests/sockets/test_parking.py tests/sockets/test_socket_calls.py

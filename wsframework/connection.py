@@ -40,7 +40,7 @@ from gevent import get_hub, getcurrent
 from gevent.socket import socket as GeventSocket
 from gevent.event import Event
 
-from .events import EventEmitter
+from .events import EventEmitter, Once
 from .exceptions import ConnectionClosedError, ProtocolError, WebSocketError
 from .outgoing import CLOSE, CORKED, FAILED, FULL, QUEUED, SENT, Outgoing, call_back
 from .protocol.close_codes import CLOSE_DESCRIPTIONS, CloseCode, close_reply, is_valid_close_code
@@ -51,10 +51,12 @@ from .protocol.framing import (MAX_CONTROL_PAYLOAD, SMALL_BINARY_HEADS, SMALL_TE
 from .protocol.keepalive import KeepaliveAction, keepalive_step
 from .protocol.message import WebSocketMessage
 from .protocol.parser import FrameParser
-from .protocol.streams import BufferedReader
+from .protocol.streams import SCRATCH_SIZE, BufferedReader, scratch, scratch_view
 from .protocol.timerwheel import wheel_for
 from .protocol.utf8 import decode_utf8, utf8_length
 from .readers import Parked, checks_for, pool_for
+from .receiving import recv_small
+from .sending import send_now
 
 __all__ = ["WebSocketConnection"]
 
@@ -392,7 +394,12 @@ class WebSocketConnection(EventEmitter):
                 and (n <= self._fragment_size or not self._fragment_size)):
             # encode_message's small-frame fast path, inlined: this runs
             # once per message sent.
-            return self._write(heads[n] + payload, callback, True)
+            frame = heads[n] + payload
+            reader = self._reader
+            if (callback is None and self._out is None and self._read_event is not None
+                    and len(reader.buf) <= reader.pos and not self._socket_closed):
+                return self._send_direct(frame)     # _write's usual case
+            return self._write(frame, callback, True)
         return self._write(encode_message(opcode, payload, self.mask_outgoing_packets,
                                           self._fragment_size, self._extensions),
                            callback, True)
@@ -555,21 +562,24 @@ class WebSocketConnection(EventEmitter):
             if (callback is None and type(data) is bytes and self._read_event is not None
                     and (not message or len(reader.buf) <= reader.pos)):
                 # Nothing queued, nothing to gather: straight to the socket.
-                try:
-                    sent = self._raw.send(data)
-                except (BlockingIOError, InterruptedError):
-                    sent = 0
-                except OSError as exc:
-                    self._on_socket_error(exc, "write")
-                    return False
-                if sent == len(data):
-                    return True
-                return self._settle(self._outgoing().enqueue(memoryview(data)[sent:]), None)
+                return self._send_direct(data)
             out = self._outgoing()
         verdict = out.write(data, callback, message)
         if verdict == SENT:
             return True
         return self._settle(verdict, callback)
+
+    def _send_direct(self, data: bytes) -> bool:
+        """Write ``data`` to a plain socket with nothing queued before it
+        and no callback; what the kernel does not take is queued."""
+        try:
+            sent = send_now(self._raw, data)
+        except OSError as exc:
+            self._on_socket_error(exc, "write")
+            return False
+        if sent == len(data):
+            return True
+        return self._settle(self._outgoing().enqueue(memoryview(data)[sent:]), None)
 
     def _settle(self, verdict: int, callback: Callback | None) -> bool:
         """Act on a verdict of the outgoing queue; what send* returns."""
@@ -778,6 +788,74 @@ class WebSocketConnection(EventEmitter):
         finally:
             self._read_owner = None
         return False
+
+    def _read_woken(self) -> bool:
+        """Read on after a wake-up from parking; True if parked again.
+
+        An event-style connection's usual wake-up in one pass: one receive
+        brings exactly one whole small text or binary frame; its message
+        goes to the ``message`` listener and the connection parks again.
+        Anything else (more bytes, a larger, fragmented or control frame,
+        the end of the stream) goes on in the general read loop, with what
+        was received in the reader's buffer.  A parked connection has
+        nothing buffered, no frame half read and nothing corked (see
+        :meth:`_park`), so the receive here cannot overtake older bytes.
+        """
+        parser = self._parser
+        if (parser._msg_opcode is not None or self.state != OPEN
+                or self._read_owner is not None or not parser.assemble_fragments):
+            return self._read_loop()
+        fast = False
+        self._read_owner = getcurrent()
+        try:
+            try:
+                data = recv_small(self._raw, scratch, parser.expect_masked, parser._small_limit)
+            except OSError as exc:
+                self._on_socket_error(exc, "read")
+                return False
+            if type(data) is not int:
+                fast = True
+                if self._keepalive_at:
+                    # _touch(), inlined for its usual case
+                    self._last_receive = self._loop.now()
+                    if self._ping_sent_at:
+                        self._touch()
+                if type(data) is str:
+                    message = WebSocketMessage("utf8", data)
+                else:
+                    message = WebSocketMessage("binary", None, data)
+                metrics = self._metrics
+                if metrics is not None:
+                    _count_in(metrics, message)
+                events = self._events
+                handlers = events.get("message") if events else None
+                if not handlers:
+                    self._enqueue(message)
+                elif len(handlers) == 1 and type(handlers[0]) is not Once:
+                    handler = handlers[0]   # emit(), inlined for its usual case
+                    try:
+                        handler(message)
+                    except Exception:
+                        logger.exception("%s handler for %r raised",
+                                         type(self).__name__, "message")
+                else:
+                    self.emit("message", message)
+            elif data > 0:
+                if self._keepalive_at:
+                    self._touch()
+                self._reader.buf += scratch_view[:data]
+                self._drained = data < SCRATCH_SIZE
+            else:
+                # -1: woken for nothing, so wait again; 0: the end of the
+                # stream, which the general loop's receive sees again.
+                self._drained = data < 0
+        except gevent.GreenletExit:
+            return False
+        finally:
+            self._read_owner = None
+        if fast and self.state == OPEN and self._park():
+            return True
+        return self._read_loop()
 
     def _park(self) -> bool:
         """Wait for data in the event loop rather than in this greenlet

@@ -17,7 +17,9 @@ logger = logging.getLogger("wsframework")
 Handler = Callable[..., Any]
 
 
-class _Once:
+class Once:
+    """A handler registered with ``once()``: removed when it is called."""
+
     __slots__ = ("fn",)
 
     def __init__(self, fn: Handler) -> None:
@@ -43,7 +45,7 @@ class EventEmitter:
 
     def once(self, event: str, fn: Handler) -> "EventEmitter":
         """Call ``fn`` the next time ``event`` is emitted, then forget it."""
-        return self.on(event, _Once(fn))
+        return self.on(event, Once(fn))
 
     def off(self, event: str, fn: Handler) -> "EventEmitter":
         """Remove one registration of ``fn`` for ``event``: the most recent
@@ -53,7 +55,7 @@ class EventEmitter:
         if handlers:
             for index in range(len(handlers) - 1, -1, -1):
                 handler = handlers[index]
-                if handler == fn or (isinstance(handler, _Once) and handler.fn == fn):
+                if handler == fn or (isinstance(handler, Once) and handler.fn == fn):
                     del handlers[index]
                     break
             if not handlers:
@@ -69,7 +71,7 @@ class EventEmitter:
         if not self._events:
             self._events = None
 
-    def _remove_wrapper(self, event: str, wrapper: _Once) -> None:
+    def _remove_wrapper(self, event: str, wrapper: Once) -> None:
         handlers = self._events.get(event) if self._events else None
         if handlers:
             for index, handler in enumerate(handlers):
@@ -93,7 +95,7 @@ class EventEmitter:
     def listeners(self, event: str) -> list[Handler]:
         """The handlers of ``event``, in registration order."""
         handlers = self._events.get(event, ()) if self._events else ()
-        return [h.fn if isinstance(h, _Once) else h for h in handlers]
+        return [h.fn if isinstance(h, Once) else h for h in handlers]
 
     def listener_count(self, event: str) -> int:
         """How many handlers ``event`` has."""
@@ -116,7 +118,7 @@ class EventEmitter:
             del args
             handler = handlers[0]
             del handlers
-            if isinstance(handler, _Once):
+            if isinstance(handler, Once):
                 # The event's only handler: forgetting the event removes
                 # it, without a search of the list.
                 self._forget(event)
@@ -127,7 +129,7 @@ class EventEmitter:
                 logger.exception("%s handler for %r raised", type(self).__name__, event)
             return True
         for handler in tuple(handlers):
-            if isinstance(handler, _Once):
+            if isinstance(handler, Once):
                 self._remove_wrapper(event, handler)
                 handler = handler.fn
             try:

@@ -6,7 +6,10 @@
 * Parking: an idle event-style connection holds no greenlet.  Its socket's
   read watcher calls a :class:`Parked` (an object rather than a greenlet's
   ``switch``, so that gevent's ``cancel_wait`` finds its ``throw``), which
-  hands the connection to a :class:`ReaderPool` greenlet when data comes.
+  hands the connection to its :class:`ReaderPool` when data comes.  The
+  connections woken in one turn of the event loop are read one after the
+  other by one pooled greenlet: two greenlet switches per turn, not per
+  connection.
 
 The connection's read loop itself stays in :mod:`wsframework.connection`;
 these objects only decide which greenlet runs it.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import gevent
@@ -95,15 +99,12 @@ class Parked:
             logger.exception("%r: could not stop the read watcher", connection)
         # The watcher saw the socket readable: the next receive tries first.
         connection._drained = False
-        # ReaderPool.dispatch, inlined for the usual case (once per message
-        # of an idle connection): an idle reader takes it.
-        idle = self.readers.idle
-        if idle:
-            worker = idle.pop()
-            if not worker.dead:
-                worker.switch(connection, None)     # its _work catches everything
-                return
-        self.readers.dispatch(connection, None)
+        # ReaderPool.wake, inlined (once per message of an idle connection).
+        readers = self.readers
+        readers.ready.append(connection)
+        if not readers.scheduled:
+            readers.scheduled = True
+            readers.loop.run_callback(readers.run_ready)
 
     def throw(self, error: Any = None, *_args: Any) -> None:
         """The socket was closed elsewhere while parked (runs in the hub):
@@ -122,48 +123,92 @@ class Parked:
 class ReaderPool:
     """A small pool of greenlets that read connections woken from parking.
 
+    Wake-ups are gathered: the connections woken in one turn of the event
+    loop wait in ``ready``, and once every watcher of that turn has been
+    called (a loop callback) one reader reads them one after the other.  A
+    reader whose handler blocks leaves the rest to another, so one slow
+    handler never holds up other connections.
+
     A new greenlet per wake-up would allocate a fresh Python data stack
-    each time; these wait for work between connections instead.  At most
+    each time; these wait for work between turns instead.  At most
     ``size`` wait idle; more are made only while none is idle."""
 
-    __slots__ = ("hub", "idle", "size")
+    __slots__ = ("hub", "loop", "idle", "size", "ready", "scheduled")
 
     def __init__(self, hub: Any, size: int) -> None:
         self.hub = hub
+        self.loop = hub.loop
         self.idle: list[Any] = []
         self.size = size
+        #: Connections woken and not yet taken by a reader.
+        self.ready: deque[WebSocketConnection] = deque()
+        #: Whether run_ready is due on the loop's next callback run.
+        self.scheduled = False
+
+    def wake(self, connection: "WebSocketConnection") -> None:
+        """Read ``connection`` on the loop's next callback run (in the hub)."""
+        self.ready.append(connection)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.run_callback(self.run_ready)
+
+    def run_ready(self) -> None:
+        """Hand the woken connections to readers until none is left (a loop
+        callback, in the hub): usually one reader takes them all and comes
+        back idle; if its handler blocks, the hub is back here and the
+        next reader goes on with the rest."""
+        ready = self.ready
+        try:
+            while ready:
+                self._reader().switch(None, None)
+        except Exception:                       # never into the hub
+            logger.exception("could not resume reading")
+        finally:
+            self.scheduled = False
+            if ready:                           # after a failure: try again
+                self.scheduled = True
+                self.loop.run_callback(self.run_ready)
 
     def dispatch(self, connection: "WebSocketConnection", error: OSError | None) -> None:
         """Read ``connection`` (or fail it with ``error``) in an idle reader
-        or a new one.  Called in the hub; nothing may raise into it."""
+        or a new one, now.  Called in the hub; nothing may raise into it."""
         try:
-            idle = self.idle
-            while idle:
-                worker = idle.pop()
-                if not worker.dead:
-                    break
-            else:
-                worker = RawGreenlet(self._work, self.hub)
-            worker.switch(connection, error)
+            self._reader().switch(connection, error)
         except Exception:                       # never into the hub
             logger.exception("%r: could not resume reading", connection)
 
-    def _work(self, connection: Any, error: OSError | None) -> None:
-        """A reader's life: read what it is given until that parks or
-        closes, then wait in the pool for the next one."""
+    def _reader(self) -> Any:
+        """An idle reader, or a new one."""
         idle = self.idle
+        while idle:
+            worker = idle.pop()
+            if not worker.dead:
+                return worker
+        return RawGreenlet(self._work, self.hub)
+
+    def _work(self, connection: Any, error: OSError | None) -> None:
+        """A reader's life: read what it is given, then the woken
+        connections until none is left, then wait in the pool for more."""
+        idle = self.idle
+        ready = self.ready
         hub = self.hub
         while True:
             try:
                 if error is not None:
                     connection._on_socket_error(error, "read")
-                else:
-                    connection._read_loop()
+                elif connection is not None:
+                    connection._read_woken()
+                connection = error = None
+                while ready:
+                    connection = ready.popleft()
+                    connection._read_woken()
             except gevent.GreenletExit:
                 return
             except BaseException:               # noqa: B036 - never into the hub
                 logger.exception("%r: error while reading", connection)
-            connection = error = None
+                connection = error = None
+                continue                        # on with the others
+            connection = None
             if len(idle) >= self.size:
                 return
             me = getcurrent()

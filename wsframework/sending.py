@@ -1,9 +1,11 @@
-"""Writing to sockets: ``send_each``, one message to many sockets for
-``broadcast()``, and ``send_all``, an HTTP answer written with an idle limit.
+"""Writing to sockets: ``send_now``, one send that never waits;
+``send_each``, one message to many sockets for ``broadcast()``; and
+``send_all``, an HTTP answer written with an idle limit.
 
-The C version (see :mod:`wsframework.protocol.speedups`) runs the loop of system
-calls without the interpreter in between (a broadcast to a thousand
-connections spends its time in the kernel); the pure-Python one is the
+The C versions (see :mod:`wsframework.protocol.speedups`) keep the GIL for
+their system calls (the sockets never block) and run the loop of a
+broadcast without the interpreter in between (a broadcast to a thousand
+connections spends its time in the kernel); the pure-Python ones are the
 fallback.
 """
 
@@ -18,7 +20,20 @@ from gevent.socket import socket as _GeventSocket
 
 from .protocol.speedups import SPEEDUPS, accelerated  # SPEEDUPS: re-exported, the one flag
 
-__all__ = ["send_each", "py_send_each", "send_all", "SPEEDUPS"]
+__all__ = ["send_now", "py_send_now", "send_each", "py_send_each", "send_all", "SPEEDUPS"]
+
+
+def py_send_now(sock: Any, data: bytes | bytearray | memoryview) -> int:
+    """Send ``data`` to ``sock`` (an OS-level socket) without waiting:
+    returns how many bytes the kernel took, 0 when it would have blocked.
+    Failures raise :class:`OSError`."""
+    try:
+        return sock.send(data, _socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return 0
+
+
+send_now = accelerated("send_now", py_send_now)
 
 
 def py_send_each(socks: Sequence[Any], data: bytes) -> list[tuple[int, int]]:

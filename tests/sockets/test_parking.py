@@ -28,7 +28,7 @@ from ..helpers import RawClient
 
 
 def live_greenlets() -> int:
-    return sum(1 for obj in gc.get_objects() if isinstance(obj, greenlet) and not obj.dead)
+    return sum(1 for obj in gc.get_objects() if issubclass(type(obj), greenlet) and not obj.dead)
 
 
 def echo(connection) -> None:
@@ -405,5 +405,120 @@ def test_max_connection_lifetime_closes_a_parked_connection():
         client.send_frame(Opcode.CLOSE, encode_close_payload(1001))
         assert client.read_until_eof() == b""
         assert server.closes == [(1001, "Connection lifetime reached")]
+    finally:
+        server.stop()
+
+
+# -- the wake-up's one-frame receive (_read_woken) and what it leaves to the loop
+
+
+def test_two_frames_in_one_receive_are_both_read(echo_server):
+    client = echo_server.client()
+    round_trip(client)
+    client.send_raw(encode_frame(Opcode.TEXT, b"first", mask=True)
+                    + encode_frame(Opcode.BINARY, b"second", mask=True))
+    first, second = client.read_frame(), client.read_frame()
+    assert (first.opcode, first.binary_payload) == (Opcode.TEXT, b"first")
+    assert (second.opcode, second.binary_payload) == (Opcode.BINARY, b"second")
+    assert_parked(echo_server.only_connection())
+
+
+def test_a_whole_frame_then_part_of_the_next(echo_server):
+    client = echo_server.client()
+    round_trip(client)
+    second = encode_frame(Opcode.TEXT, b"second", mask=True)
+    client.send_raw(encode_frame(Opcode.TEXT, b"first", mask=True) + second[:3])
+    assert client.read_frame().binary_payload == b"first"
+    client.send_raw(second[3:])
+    assert client.read_frame().binary_payload == b"second"
+    assert_parked(echo_server.only_connection())
+
+
+@pytest.mark.parametrize("opcode,payload", [
+    (Opcode.BINARY, bytes(range(125))),      # the largest small frame
+    (Opcode.BINARY, b""),
+    (Opcode.TEXT, "h\u00e9\u20ac\U0001f600".encode()),
+    (Opcode.TEXT, b"x" * 126),               # a 16-bit length: the general parser
+    (Opcode.BINARY, b"y" * 65000),           # a 64-bit length, maybe in pieces
+])
+def test_each_kind_of_message_after_a_park(echo_server, opcode, payload):
+    client = echo_server.client()
+    round_trip(client)
+    client.send_frame(opcode, payload)
+    frame = client.read_frame()
+    assert frame.opcode == opcode
+    echoed = frame.binary_payload
+    while not frame.fin:                     # the server fragments at 16 KiB
+        frame = client.read_frame()
+        echoed += frame.binary_payload
+    assert echoed == payload
+    assert_parked(echo_server.only_connection())
+
+
+def test_invalid_utf8_after_a_park_closes_with_1007(echo_server):
+    client = echo_server.client()
+    round_trip(client)
+    client.send_frame(Opcode.TEXT, b"\xc0\xaf")
+    assert read_close(client) == 1007
+
+
+def test_a_once_listener_after_a_park():
+    got = []
+
+    def on_accept(connection):
+        connection.once("message", lambda message: got.append(message.data))
+        connection.on("message", lambda message: connection.send(message.data))
+
+    server = Server(on_accept)
+    try:
+        client = server.client()
+        round_trip(client, "one")
+        round_trip(client, "two")
+        assert got == ["one"]
+        assert_parked(server.only_connection())
+    finally:
+        server.stop()
+
+
+def test_a_message_with_no_listener_left_waits_for_receive():
+    received = []
+
+    def on_accept(connection):
+        def first(message):
+            connection.send(message.data)
+            connection.off("message", first)
+            # Later messages queue for receive(), read here.
+            received.append(gevent.spawn(connection.receive))
+
+        connection.on("message", first)
+
+    server = Server(on_accept)
+    try:
+        client = server.client()
+        round_trip(client, "first")
+        client.send_frame(Opcode.TEXT, b"queued")
+        (reader,) = received
+        assert reader.get(timeout=10).data == "queued"
+    finally:
+        server.stop()
+
+
+@pytest.mark.expect_errors(r"WebSocketConnection handler for 'message' raised(.|\n)*RuntimeError: boom")
+def test_a_handler_error_after_a_park_is_logged_and_reading_goes_on():
+    def on_accept(connection):
+        def handler(message):
+            if message.data == "boom":
+                raise RuntimeError("boom")
+            connection.send(message.data)
+
+        connection.on("message", handler)
+
+    server = Server(on_accept)
+    try:
+        client = server.client()
+        round_trip(client)
+        client.send_frame(Opcode.TEXT, b"boom")
+        round_trip(client, "after")
+        assert_parked(server.only_connection())
     finally:
         server.stop()

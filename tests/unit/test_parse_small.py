@@ -74,6 +74,18 @@ def test_the_limit(parse_small):
     assert parse_small(frame, 0, True, 5) == (b"12345", len(frame))
 
 
+def test_stop_bounds_what_is_looked_at(parse_small):
+    """Bytes at and past ``stop`` (stale bytes of a reused receive buffer)
+    are not part of the frame."""
+    frame = encode_frame(1, b"hello", mask=True)
+    buf = bytearray(frame + b"stale bytes")
+    assert parse_small(buf, 0, True, 125, len(frame)) == ("hello", len(frame))
+    assert parse_small(buf, 0, True, 125, len(frame) - 1) is None
+    assert parse_small(buf, 0, True, 125, 1) is None
+    # A stop past the end is the end.
+    assert parse_small(bytearray(frame), 0, True, 125, 1 << 20) == ("hello", len(frame))
+
+
 def test_implementations_agree_on_random_bytes():
     assert c_parse_small is not None, "the C accelerator is not built (see test_masking.py)"
     rng = random.Random(20)
@@ -86,3 +98,6 @@ def test_implementations_agree_on_random_bytes():
         for masked in (True, False):
             limit = rng.choice([125, 3, 0])
             assert py_parse_small(buf, pos, masked, limit) == c_parse_small(buf, pos, masked, limit)
+            stop = rng.randrange(pos, len(buf) + 2)
+            assert (py_parse_small(buf, pos, masked, limit, stop)
+                    == c_parse_small(buf, pos, masked, limit, stop))

@@ -3,10 +3,13 @@
  *
  * apply_mask(data, mask) -> bytes   XOR data with the repeated 4-byte mask.
  * send_each(socks, data) -> list    send data to each socket, never waiting.
- * parse_small(buf, pos, masked, limit) -> (payload, end) | None
+ * parse_small(buf, pos, masked, limit[, stop]) -> (payload, end) | None
  *                                   one whole small text/binary frame, in one pass.
  * payload_buffer(n) -> (bytes, view) a bytes object to receive a payload into.
  * mask_in_place(buf, mask, offset)  XOR a writable buffer with a rotated mask.
+ * recv_small(sock, buf, masked, limit) -> payload | n
+ *                                   one receive; the payload if it is one whole small frame.
+ * send_now(sock, data) -> n         one send that never waits.
  *
  * wsframework/protocol/speedups.py imports this when it is built;
  * protocol/masking.py, protocol/parser.py and sending.py fall back to pure
@@ -113,10 +116,50 @@ done:
     return short_ones;
 }
 
-/* parse_small(buf, pos, masked, limit) -> (payload, end) or None
+/* The payload of the whole small text or binary frame at p[0:size] (see
+ * parse_small), and in *end the offset just past it.  NULL with no error
+ * set when there is no such frame there; NULL with an error set on failure. */
+static PyObject *
+small_frame(const unsigned char *p, Py_ssize_t size, int masked, Py_ssize_t limit,
+            Py_ssize_t *end)
+{
+    Py_ssize_t len, head;
+    unsigned char tmp[125];
+    PyObject *payload;
+
+    if (size < 2)
+        return NULL;
+    if ((p[0] != 0x81 && p[0] != 0x82) || (p[1] >= 0x80) != masked)
+        return NULL;
+    len = p[1] & 0x7f;
+    head = masked ? 6 : 2;
+    if (len > 125 || len > limit || size < head + len)
+        return NULL;
+    if (masked) {
+        xor_mask(p + 6, tmp, len, p + 2);
+    } else {
+        memcpy(tmp, p + 2, (size_t)len);
+    }
+    if (p[0] == 0x81) {
+        payload = PyUnicode_DecodeUTF8((const char *)tmp, len, NULL);
+        if (payload == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+                PyErr_Clear();                  /* the general path reports it */
+            return NULL;
+        }
+    } else {
+        payload = PyBytes_FromStringAndSize((const char *)tmp, len);
+        if (payload == NULL)
+            return NULL;
+    }
+    *end = head + len;
+    return payload;
+}
+
+/* parse_small(buf, pos, masked, limit[, stop]) -> (payload, end) or None
  *
- * The receive path's common case in one call: buf[pos:] (a bytearray)
- * starts with a whole unfragmented text (0x81) or binary (0x82) frame, no
+ * The receive path's common case in one call: buf[pos:stop] (a bytearray;
+ * stop defaults to its length, and is clipped to it) starts with a whole unfragmented text (0x81) or binary (0x82) frame, no
  * RSV bits, payload length < 126 and <= limit, masked exactly when
  * `masked`.  Returns the payload (str for text, decoded and validated as
  * strict UTF-8; bytes for binary), unmasked, and the offset just past the
@@ -127,14 +170,12 @@ done:
 static PyObject *
 parse_small(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t pos, size, limit, len, head;
-    const unsigned char *p;
-    unsigned char tmp[125];
+    Py_ssize_t pos, size, limit, end;
     PyObject *payload, *result;
     int masked;
 
-    if (nargs != 4 || !PyByteArray_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "parse_small(bytearray, pos, masked, limit)");
+    if ((nargs != 4 && nargs != 5) || !PyByteArray_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "parse_small(bytearray, pos, masked, limit[, stop])");
         return NULL;
     }
     pos = PyLong_AsSsize_t(args[1]);
@@ -147,35 +188,137 @@ parse_small(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (limit == -1 && PyErr_Occurred())
         return NULL;
     size = PyByteArray_GET_SIZE(args[0]);
+    if (nargs == 5) {
+        Py_ssize_t stop = PyLong_AsSsize_t(args[4]);
+        if (stop == -1 && PyErr_Occurred())
+            return NULL;
+        if (stop < size)
+            size = stop;
+    }
     if (pos < 0 || size - pos < 2)
         Py_RETURN_NONE;
-    p = (const unsigned char *)PyByteArray_AS_STRING(args[0]) + pos;
-    if ((p[0] != 0x81 && p[0] != 0x82) || (p[1] >= 0x80) != masked)
-        Py_RETURN_NONE;
-    len = p[1] & 0x7f;
-    head = masked ? 6 : 2;
-    if (len > 125 || len > limit || size - pos < head + len)
-        Py_RETURN_NONE;
-    if (masked) {
-        xor_mask(p + 6, tmp, len, p + 2);
-    } else {
-        memcpy(tmp, p + 2, (size_t)len);
-    }
-    if (p[0] == 0x81) {
-        payload = PyUnicode_DecodeUTF8((const char *)tmp, len, NULL);
-        if (payload == NULL) {
-            if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
-                return NULL;
-            PyErr_Clear();                      /* the general path reports it */
-            Py_RETURN_NONE;
-        }
-    } else {
-        payload = PyBytes_FromStringAndSize((const char *)tmp, len);
-        if (payload == NULL)
+    payload = small_frame((const unsigned char *)PyByteArray_AS_STRING(args[0]) + pos,
+                          size - pos, masked, limit, &end);
+    if (payload == NULL) {
+        if (PyErr_Occurred())
             return NULL;
+        Py_RETURN_NONE;
     }
-    result = Py_BuildValue("(Nn)", payload, pos + head + len);
+    result = PyTuple_New(2);
+    if (result == NULL) {
+        Py_DECREF(payload);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(result, 0, payload);
+    end = pos + end;
+    PyTuple_SET_ITEM(result, 1, PyLong_FromSsize_t(end));
+    if (PyTuple_GET_ITEM(result, 1) == NULL) {
+        Py_DECREF(result);
+        return NULL;
+    }
     return result;
+}
+
+/* The file descriptor of a socket object; OSError(EBADF) once it is closed
+ * (as the socket's own methods say), rather than ValueError. */
+static int
+socket_fd(PyObject *sock)
+{
+    int fd = PyObject_AsFileDescriptor(sock);
+
+    if (fd < 0) {
+        if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_ValueError))
+            return -1;
+        PyErr_Clear();
+        errno = EBADF;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return fd;
+}
+
+/* recv_small(sock, buf, masked, limit) -> payload | n
+ *
+ * An event-style connection's usual wake-up: one non-blocking receive from
+ * sock (anything with fileno()) into buf (a bytearray, the readers' shared
+ * scratch buffer).  When what arrived is exactly one whole small text or
+ * binary frame (see parse_small) the result is its payload, str or bytes.
+ * Otherwise it is the byte count received into buf[:n]: 0 at the end of
+ * the stream, -1 when there was nothing to read.  A failure raises OSError
+ * as socket.recv_into would.  The socket never blocks here, so the GIL is
+ * kept: letting it go and taking it back costs more than the system call
+ * saves.  wsframework/receiving.py holds the pure-Python twin. */
+static PyObject *
+recv_small(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t n, limit, end;
+    PyObject *payload;
+    unsigned char *buf;
+    int fd, masked;
+
+    if (nargs != 4 || !PyByteArray_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "recv_small(sock, bytearray, masked, limit)");
+        return NULL;
+    }
+    fd = socket_fd(args[0]);
+    if (fd < 0)
+        return NULL;
+    masked = PyObject_IsTrue(args[2]);
+    if (masked < 0)
+        return NULL;
+    limit = PyLong_AsSsize_t(args[3]);
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
+    buf = (unsigned char *)PyByteArray_AS_STRING(args[1]);
+    do {
+        n = recv(fd, buf, (size_t)PyByteArray_GET_SIZE(args[1]), MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return PyLong_FromLong(-1);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    payload = small_frame(buf, n, masked, limit, &end);
+    if (payload != NULL) {
+        if (end == n)
+            return payload;
+        Py_DECREF(payload);                     /* more than one frame */
+    } else if (PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(n);
+}
+
+/* send_now(sock, data) -> n: one send of data (bytes-like) to sock that
+ * never waits: the byte count the kernel took, 0 when it would have
+ * blocked.  A failure raises OSError as socket.send would.  Like recv_small,
+ * it keeps the GIL.  wsframework/sending.py holds the pure-Python twin. */
+static PyObject *
+send_now(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data;
+    Py_ssize_t sent;
+    int fd;
+
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "send_now(sock, data)");
+        return NULL;
+    }
+    fd = socket_fd(args[0]);
+    if (fd < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    do {
+        sent = send(fd, data.buf, (size_t)data.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    PyBuffer_Release(&data);
+    if (sent < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return PyLong_FromLong(0);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromSsize_t(sent);
 }
 
 /* payload_buffer(n) -> (payload, view): a new bytes object of n bytes (n > 1)
@@ -248,7 +391,7 @@ static PyMethodDef speedups_methods[] = {
      "send_each(socks, data) -> [(index, result)]: send data to each socket without "
      "waiting; lists those that did not take all of it (bytes sent, or -errno)."},
     {"parse_small", (PyCFunction)(void (*)(void))parse_small, METH_FASTCALL,
-     "parse_small(buf, pos, masked, limit) -> (payload, end) | None: a whole small text or "
+     "parse_small(buf, pos, masked, limit[, stop]) -> (payload, end) | None: a whole small text or "
      "binary frame at buf[pos:], unmasked and (text) decoded in one pass; None otherwise."},
     {"payload_buffer", payload_buffer, METH_O,
      "payload_buffer(n) -> (bytes, memoryview): n unset bytes to receive a payload into, "
@@ -256,6 +399,13 @@ static PyMethodDef speedups_methods[] = {
     {"mask_in_place", mask_in_place, METH_VARARGS,
      "mask_in_place(buf, mask, offset): XOR the writable buf with the mask as it applies "
      "offset bytes into the payload."},
+    {"recv_small", (PyCFunction)(void (*)(void))recv_small, METH_FASTCALL,
+     "recv_small(sock, buf, masked, limit) -> payload | n: one receive into buf; the payload "
+     "if it is exactly one whole small text or binary frame, else the byte count (0: end of "
+     "stream, -1: nothing to read)."},
+    {"send_now", (PyCFunction)(void (*)(void))send_now, METH_FASTCALL,
+     "send_now(sock, data) -> n: one send that never waits; the byte count taken (0: it "
+     "would have blocked)."},
     {NULL, NULL, 0, NULL}
 };
 

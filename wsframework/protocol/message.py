@@ -9,16 +9,18 @@ class WebSocketMessage:
     """A received message: ``type`` is ``"utf8"`` (text) or ``"binary"``.
 
     ``utf8_data`` (str) or ``binary_data`` (bytes) is set, the other is
-    None; ``data`` is whichever is set.
+    None; ``data`` is whichever is set (an attribute rather than a
+    property: handlers read it once per message).
     """
 
-    __slots__ = ("type", "utf8_data", "binary_data")
+    __slots__ = ("type", "utf8_data", "binary_data", "data")
 
     def __init__(self, type: str, utf8_data: str | None = None,
                  binary_data: bytes | None = None) -> None:
         self.type = type
         self.utf8_data = utf8_data
         self.binary_data = binary_data
+        self.data: str | bytes = utf8_data if type == "utf8" else binary_data
 
     @classmethod
     def text(cls, data: str) -> "WebSocketMessage":
@@ -29,11 +31,6 @@ class WebSocketMessage:
     def binary(cls, data: bytes) -> "WebSocketMessage":
         """A binary message holding ``data``."""
         return cls("binary", binary_data=data)
-
-    @property
-    def data(self) -> str | bytes:
-        """The payload: str for a text message, bytes for a binary one."""
-        return self.utf8_data if self.type == "utf8" else self.binary_data
 
     @property
     def is_text(self) -> bool:

@@ -52,12 +52,12 @@ _FREE_FRAMES = 1024
 _BYTES_PER_FRAME = 16
 
 
-def py_parse_small(buf: bytearray, pos: int, masked: bool,
-                   limit: int) -> tuple[str | bytes, int] | None:
-    """The receive path's common case in one step: ``buf[pos:]`` starts with
-    a whole unfragmented text or binary frame, no RSV bits, a payload
-    shorter than 126 bytes and at most ``limit``, masked exactly when
-    ``masked``.  Returns ``(payload, end)``: the payload unmasked (str for
+def py_parse_small(buf: bytearray, pos: int, masked: bool, limit: int,
+                   stop: int | None = None) -> tuple[str | bytes, int] | None:
+    """The receive path's common case in one step: ``buf[pos:stop]`` (all
+    of ``buf`` from ``pos`` when ``stop`` is None) starts with a whole
+    unfragmented text or binary frame, no RSV bits, a payload shorter than
+    126 bytes and at most ``limit``, masked exactly when ``masked``.  Returns ``(payload, end)``: the payload unmasked (str for
     text, strictly decoded; bytes for binary) and the offset past the frame.
 
     Returns None for anything else, including a frame not wholly buffered
@@ -65,7 +65,8 @@ def py_parse_small(buf: bytearray, pos: int, masked: bool,
     reports the error.  ``wsframework.protocol._speedups.parse_small`` is the C twin
     (one pass: header checks, unmask, UTF-8 decode).
     """
-    available = len(buf) - pos
+    size = len(buf) if stop is None else min(stop, len(buf))
+    available = size - pos
     if available < 2:
         return None
     b0 = buf[pos]

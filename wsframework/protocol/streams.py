@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-__all__ = ["BufferedReader"]
+__all__ = ["BufferedReader", "SCRATCH_SIZE", "scratch", "scratch_view"]
 
-_SCRATCH_SIZE = 65536
-# One scratch buffer for every reader: recv_into fills it and the bytes are
-# copied out before anything else can run, so sharing it is safe.
-_scratch = bytearray(_SCRATCH_SIZE)
-_scratch_view = memoryview(_scratch)
+#: One receive buffer for every reader (and the connection's one-frame
+#: receive): recv_into fills it and the bytes are used or copied out before
+#: anything else can run, so sharing it is safe.
+SCRATCH_SIZE = 65536
+scratch = bytearray(SCRATCH_SIZE)
+scratch_view = memoryview(scratch)
 
 RecvInto = Callable[[memoryview], int]
 
@@ -76,10 +77,10 @@ class BufferedReader:
         """Receive once into the buffer; return the byte count."""
         if self._recv_into is None:
             raise EOFError("end of stream")
-        n = self._recv_into(_scratch_view)
+        n = self._recv_into(scratch_view)
         if not n:
             raise EOFError("end of stream")
-        self.buf += _scratch_view[:n]
+        self.buf += scratch_view[:n]
         return n
 
     def ensure(self, n: int) -> None:
@@ -98,7 +99,7 @@ class BufferedReader:
         if self.pos >= len(self.buf):
             self.buf.clear()
             self.pos = 0
-        elif self.pos > _SCRATCH_SIZE:
+        elif self.pos > SCRATCH_SIZE:
             del self.buf[:self.pos]
             self.pos = 0
 
@@ -164,7 +165,7 @@ class BufferedReader:
             view[:n] = self.buf[self.pos:self.pos + n]
             self.skip(n)
             return n
-        if len(view) >= _SCRATCH_SIZE and self._recv_into is not None:
+        if len(view) >= SCRATCH_SIZE and self._recv_into is not None:
             n = self._recv_into(view)
             if not n:
                 raise EOFError("end of stream")
