@@ -91,6 +91,10 @@ class _Place:
             server._held -= 1
             server._uncount_peer(self.peer)
 
+    def resolved(self, request: WebSocketRequest) -> None:
+        """``request_resolved``: the request is no longer pending."""
+        self.server._on_resolved(request)
+
     def accepted(self, connection: WebSocketConnection) -> None:
         """``request_accepted``: the server tracks the connection until it closes."""
         server = self.server
@@ -597,8 +601,9 @@ class WebSocketServer(EventEmitter):
         request.connection_options = {"close_hook": place, "metrics": self._metrics}
         try:
             self.pending_requests.append(request)
-            request.once("request_resolved", self._on_resolved)
-            request.once("request_accepted", place.accepted)
+            # Told when the request is resolved, then if it is accepted
+            # (before the request's own listeners).
+            request._place = place
             if self.config["auto_accept_connections"]:
                 protocols = request.requested_protocols
                 try:

@@ -468,6 +468,50 @@ def test_server_events_and_connections(make_server):
     assert server.connections == []
 
 
+def test_the_server_hears_of_an_answer_before_the_requests_listeners(make_server):
+    seen = []
+
+    def on_request(request):
+        request.on("request_resolved", lambda r: seen.append(
+            ("resolved", r in server.pending_requests)))
+        request.on("request_accepted", lambda connection: seen.append(
+            ("accepted", server.connections == [connection])))
+        request.accept()
+
+    server = make_server(on_request)
+    connect(server.url)
+    with gevent.Timeout(5):
+        while len(seen) < 2:
+            gevent.sleep(0.01)
+    assert seen == [("resolved", False), ("accepted", True)]
+
+
+@pytest.mark.expect_errors("the server's request_(resolved|accepted) raised")
+@pytest.mark.parametrize("hook", ["resolved", "accepted"])
+def test_a_raising_server_hook_is_logged_and_the_listeners_still_run(
+        make_server, monkeypatch, caplog, hook):
+    import wsframework.server as server_module
+
+    def broken(self, arg):
+        raise RuntimeError("hook bug")
+
+    monkeypatch.setattr(server_module._Place, hook, broken)
+    heard = []
+
+    def on_request(request):
+        request.on(f"request_{hook}", heard.append)
+        echo_handler(request)
+
+    server = make_server(on_request)
+    with caplog.at_level(logging.ERROR):
+        connection = connect(server.url)
+        connection.send("still works")
+        assert connection.receive(timeout=5).data == "still works"
+    assert len(heard) == 1
+    assert any(f"the server's request_{hook} raised" in record.getMessage()
+               for record in caplog.records)
+
+
 def test_auto_accept_connections(make_server):
     connected = AsyncResult()
     server = make_server(auto_accept_connections=True)
