@@ -598,7 +598,8 @@ class WebSocketServer(EventEmitter):
         place = _Place(self, peer)
         # The connection, once accepted, tells its place when it closes and
         # counts its traffic in the server's metrics.
-        request.connection_options = {"close_hook": place, "metrics": self._metrics}
+        request.connection_options = {"close_hook": place, "metrics": self._metrics,
+                                      "remote_addresses": request.remote_addresses}
         try:
             self.pending_requests.append(request)
             # Told when the request is resolved, then if it is accepted
