@@ -158,7 +158,13 @@ def close_quietly(sock: Any, how: int = _socket.SHUT_RDWR) -> None:
     """Shut ``sock`` down (``how``) and close it, ignoring socket errors:
     the peer may be gone already."""
     try:
-        sock.shutdown(how)
+        if (type(sock) is GeventSocket and sock._read_event is not None
+                and sock._read_event.callback is None and sock._write_event.callback is None):
+            # Nobody waits on the socket, so gevent's shutdown would only
+            # shut the OS socket down: that, without its wrapper.
+            sock._sock.shutdown(how)
+        else:
+            sock.shutdown(how)
     except OSError:
         pass
     try:

@@ -14,6 +14,7 @@ from gevent.event import AsyncResult, Event
 from gevent.queue import Queue
 
 from wsframework import ConnectionClosedError, WebSocketConnection, connect
+from wsframework.connection import close_quietly
 from wsframework.protocol.frame import encode_frame
 from wsframework.protocol.framing import Side
 
@@ -92,6 +93,27 @@ def test_remote_addresses_given_or_read_from_the_socket(given):
         assert connection.remote_address == connection.remote_addresses[0]
         connection.drop(1001, skip_close_frame=True)
         assert peer.recv(10) == b""
+
+
+@pytest.mark.parametrize("waiting", [False, True])
+def test_close_quietly_shuts_down_and_wakes_a_waiter(waiting):
+    sock, peer = gsocket.socketpair()
+
+    def receive():
+        try:
+            return sock.recv(10)
+        except OSError as exc:
+            return exc
+
+    waiter = gevent.spawn(receive) if waiting else None
+    gevent.sleep(0)                         # the waiter waits on the socket
+    assert (sock._read_event.callback is not None) is waiting
+    close_quietly(sock)
+    assert peer.recv(10) == b""             # shut down: the peer reads EOF
+    if waiter is not None:
+        assert isinstance(waiter.get(timeout=5), OSError)  # "closed in another greenlet"
+    close_quietly(sock)                     # again: nothing happens
+    peer.close()
 
 
 # ------------------------------------------------------------ messages
