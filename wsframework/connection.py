@@ -77,6 +77,8 @@ _NORMAL, _PROTOCOL_ERROR = CloseCode.NORMAL.value, CloseCode.PROTOCOL_ERROR.valu
 _ABNORMAL, _NOT_PROVIDED = CloseCode.ABNORMAL.value, CloseCode.NOT_PROVIDED.value
 _INVALID_DATA, _POLICY_VIOLATION = CloseCode.INVALID_DATA.value, CloseCode.POLICY_VIOLATION.value
 _INTERNAL_ERROR = CloseCode.INTERNAL_SERVER_ERROR.value
+# The sides, looked up once (an Enum member's lookup is slow).
+_SERVER, _CLIENT = Side.SERVER, Side.CLIENT
 
 Callback = Callable[[Exception | None], Any]
 
@@ -158,7 +160,13 @@ def close_quietly(sock: Any, how: int = _socket.SHUT_RDWR) -> None:
     """Shut ``sock`` down (``how``) and close it, ignoring socket errors:
     the peer may be gone already."""
     try:
-        sock.shutdown(how)
+        if (type(sock) is GeventSocket and sock._read_event is not None
+                and sock._read_event.callback is None and sock._write_event.callback is None):
+            # Nobody waits on the socket, so gevent's shutdown would only
+            # shut the OS socket down: that, without its wrapper.
+            sock._sock.shutdown(how)
+        else:
+            sock.shutdown(how)
     except OSError:
         pass
     try:
@@ -183,7 +191,9 @@ class WebSocketConnection(EventEmitter):
     with the handshake; ``close_hook(code, description)``, if given, runs
     once when the connection closes, before any ``close`` handler (the
     server's bookkeeping); ``metrics`` (the server's ``ServerMetrics``, or
-    None) counts this connection's traffic.
+    None) counts this connection's traffic; ``remote_addresses``, if given,
+    are the peer's addresses as the handshake gave them (the first is
+    :attr:`remote_address`), else the address is read from the socket.
     """
 
     CLOSE_REASON_NORMAL = CloseCode.NORMAL.value
@@ -228,27 +238,33 @@ class WebSocketConnection(EventEmitter):
                  protocol: str | None = None, mask_outgoing_packets: bool | Side = False,
                  config: dict | None = None, *, initial_data: bytes = b"",
                  close_hook: Callable[[int, str | None], None] | None = None,
-                 metrics: Any = None) -> None:
-        super().__init__()
+                 metrics: Any = None, remote_addresses: list[str | None] | None = None,
+                 ) -> None:
+        self._events = None                 # EventEmitter.__init__, without the call
         if isinstance(mask_outgoing_packets, Side):
             side = mask_outgoing_packets
         else:
-            side = Side.CLIENT if mask_outgoing_packets else Side.SERVER
+            side = _CLIENT if mask_outgoing_packets else _SERVER
         if config is None:
             from .config import client_config, server_config
-            config = client_config({}) if side is Side.CLIENT else server_config({})
+            config = client_config({}) if side is _CLIENT else server_config({})
         self.socket = socket
         self.config = config
         self.protocol = protocol
         self._extensions: list | None = extensions or None
         self._side = side
-        self.mask_outgoing_packets = side.masks_outgoing
-        try:
-            peer = socket.getpeername()
-            self.remote_address = peer[0] if isinstance(peer, tuple) else str(peer)
-        except (OSError, AttributeError):
-            self.remote_address = None
-        self.remote_addresses = [self.remote_address]
+        self.mask_outgoing_packets = side is _CLIENT      # side.masks_outgoing
+        if remote_addresses is None:
+            try:
+                peer = socket.getpeername()
+                self.remote_address = peer[0] if isinstance(peer, tuple) else str(peer)
+            except (OSError, AttributeError):
+                self.remote_address = None
+            remote_addresses = [self.remote_address]
+        else:
+            # Known already (the server's request): no system call.
+            self.remote_address = remote_addresses[0]
+        self.remote_addresses = remote_addresses
         self.websocket_version = config.get("websocket_version", 13)
         self.close_reason_code = -1
         self.close_description: str | None = None
@@ -283,7 +299,7 @@ class WebSocketConnection(EventEmitter):
         self._queue_full = False
         self._reader = BufferedReader(self._receive, initial_data)
         self._parser = FrameParser(
-            self._reader, expect_masked=side.expects_masked,
+            self._reader, expect_masked=side is _SERVER,      # side.expects_masked
             max_frame_size=config["max_received_frame_size"],
             max_message_size=config["max_received_message_size"],
             assemble_fragments=self.assemble_fragments,
@@ -326,7 +342,13 @@ class WebSocketConnection(EventEmitter):
         self._ping_sent_at = 0.0
 
         if config["disable_nagle_algorithm"]:
-            self._setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            if raw is not None:
+                try:
+                    raw.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+                except OSError:
+                    pass
+            else:
+                self._setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         if config["keepalive"]:
             if config["use_native_keepalive"]:
                 self._enable_native_keepalive(config["keepalive_interval"])
@@ -1076,7 +1098,7 @@ class WebSocketConnection(EventEmitter):
     def _finish_handshake(self) -> None:
         """Both close frames are exchanged.  The server closes TCP first
         (RFC 6455 §7.1.1); the client waits for it, up to close_timeout."""
-        if self._side is Side.SERVER:
+        if self._side is _SERVER:
             self._close_after_output()
         else:
             self._start_close_timer()

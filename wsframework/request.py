@@ -79,7 +79,7 @@ class WebSocketRequest(EventEmitter):
         "websocket_version", "origin", "requested_protocols", "_protocol_map",
         "_extensions", "_cookies", "remote_address", "remote_addresses", "connection",
         "connection_class", "connection_options", "_initial_data", "_resolved", "_resolved_event", "reject_status",
-        "environ",
+        "environ", "_place",
         "__weakref__",
     )
 
@@ -117,6 +117,10 @@ class WebSocketRequest(EventEmitter):
         self._resolved = False
         self._resolved_event: Event | None = None
         self.reject_status: int | None = None
+        # The server's bookkeeping for this request (a ``_Place``): told
+        # that it is resolved and that it is accepted before any listener
+        # (it would be the first listener of both), then dropped.
+        self._place: Any = None
 
     def __repr__(self) -> str:
         return f"<WebSocketRequest {self.resource} from {self.remote_address}>"
@@ -197,13 +201,23 @@ class WebSocketRequest(EventEmitter):
                 raise HandshakeError(str(exc), 400) from None
 
     # ------------------------------------------------------------ answers
-    def _resolve(self) -> None:
+    def _resolve(self) -> Any:
+        """Mark the request answered, tell the server and the listeners;
+        returns the server's place (see ``_place``), or None."""
         if self._resolved:
             raise WebSocketError("WebSocketRequest may only be accepted or rejected one time.")
         self._resolved = True
+        place = self._place
+        if place is not None:
+            self._place = None
+            try:
+                place.resolved(self)
+            except Exception:
+                logger.exception("%r: the server's request_resolved raised", self)
         self.emit("request_resolved", self)
         if self._resolved_event is not None:
             self._resolved_event.set()
+        return place
 
     def resolved_event(self) -> Event:
         """A gevent ``Event`` set once the request is accepted or rejected."""
@@ -247,7 +261,7 @@ class WebSocketRequest(EventEmitter):
             except ValueError:
                 self.reject(500)
                 raise
-        self._resolve()
+        place = self._resolve()
         extensions, extensions_header = self._negotiate_extensions()
         response = accept_response(
             self.key, protocol=protocol_header, origin=allowed_origin,
@@ -273,6 +287,11 @@ class WebSocketRequest(EventEmitter):
             lost = False
         except OSError:
             lost = True
+        if place is not None:
+            try:
+                place.accepted(connection)
+            except Exception:
+                logger.exception("%r: the server's request_accepted raised", self)
         self.emit("request_accepted", connection)
         if lost:
             # As Node: the drop comes after request_accepted, so the server

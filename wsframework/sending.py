@@ -80,10 +80,12 @@ def send_all(sock: Any, data: bytes | bytearray | memoryview,
         return
     if type(sock) is _GeventSocket:
         # A head nearly always fits the kernel's send buffer: one
-        # non-blocking send, and the timeout juggling below only if not.
+        # non-blocking send (the OS socket's own: gevent's never blocks on
+        # it either, so its wrapper is skipped), and the timeout juggling
+        # below only if not.
         try:
-            sent = sock.send(data, 0, 0.0)
-        except BlockingIOError:
+            sent = sock._sock.send(data)
+        except (BlockingIOError, InterruptedError):
             sent = 0
         if sent == len(data):
             return

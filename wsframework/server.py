@@ -27,6 +27,7 @@ import gevent
 from gevent import get_hub
 from gevent.pywsgi import WSGIServer
 from gevent.server import StreamServer
+from gevent.socket import socket as GeventSocket
 from gevent.socket import wait_read
 
 from .config import server_config
@@ -47,6 +48,9 @@ from .unix import remove_socket_file, unix_listener, unix_peer
 __all__ = ["WebSocketServer", "broadcast"]
 
 logger = logging.getLogger("wsframework.server")
+
+#: The blank line that ends a request head.
+_END_OF_HEAD = b"\r\n\r\n"
 
 #: What handle_upgrade returns when its connection parked: the socket
 #: belongs to the connection now, so _serve must not close it.
@@ -86,6 +90,10 @@ class _Place:
             server = self.server
             server._held -= 1
             server._uncount_peer(self.peer)
+
+    def resolved(self, request: WebSocketRequest) -> None:
+        """``request_resolved``: the request is no longer pending."""
+        self.server._on_resolved(request)
 
     def accepted(self, connection: WebSocketConnection) -> None:
         """``request_accepted``: the server tracks the connection until it closes."""
@@ -467,11 +475,17 @@ class WebSocketServer(EventEmitter):
         after it, or (None, b"") once it failed or was refused."""
         reader = BufferedReader(sock.recv_into)
         try:
-            with gevent.Timeout(self.config["handshake_timeout"], False):
-                head = None
-                if isinstance(sock, ssl.SSLSocket):
-                    sock.do_handshake()
+            head = None
+            # The request usually came with the connection: when one receive
+            # that does not wait brings all of its head, no timer is set.
+            if (type(sock) is GeventSocket and reader.try_fill(sock._sock.recv_into)
+                    and _END_OF_HEAD in reader.buf):
                 head = read_head(reader)
+            else:
+                with gevent.Timeout(self.config["handshake_timeout"], False):
+                    if isinstance(sock, ssl.SSLSocket):
+                        sock.do_handshake()
+                    head = read_head(reader)
             if head is None:
                 logger.info("handshake from %s timed out", peer,
                             extra={"remote_address": peer})
@@ -584,11 +598,13 @@ class WebSocketServer(EventEmitter):
         place = _Place(self, peer)
         # The connection, once accepted, tells its place when it closes and
         # counts its traffic in the server's metrics.
-        request.connection_options = {"close_hook": place, "metrics": self._metrics}
+        request.connection_options = {"close_hook": place, "metrics": self._metrics,
+                                      "remote_addresses": request.remote_addresses}
         try:
             self.pending_requests.append(request)
-            request.once("request_resolved", self._on_resolved)
-            request.once("request_accepted", place.accepted)
+            # Told when the request is resolved, then if it is accepted
+            # (before the request's own listeners).
+            request._place = place
             if self.config["auto_accept_connections"]:
                 protocols = request.requested_protocols
                 try:

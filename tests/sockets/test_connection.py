@@ -4,15 +4,19 @@ control, backpressure, concurrency, and bad input from raw peers."""
 
 from __future__ import annotations
 
+import socket as stdlib_socket
 import struct
 
 import gevent
 import pytest
+from gevent import socket as gsocket
 from gevent.event import AsyncResult, Event
 from gevent.queue import Queue
 
 from wsframework import ConnectionClosedError, WebSocketConnection, connect
+from wsframework.connection import close_quietly
 from wsframework.protocol.frame import encode_frame
+from wsframework.protocol.framing import Side
 
 from ..conftest import echo_handler
 from ..helpers import RawClient
@@ -72,6 +76,44 @@ def test_properties_through_the_lifecycle(pair):
     assert (client.close_reason_code, client.close_description) == (1000, "Normal connection closure")
     assert (server_side.close_reason_code, server_side.close_description) == \
         (1000, "Normal connection closure")
+
+
+@pytest.mark.parametrize("given", [None, ["203.0.113.7", "127.0.0.1"]])
+def test_remote_addresses_given_or_read_from_the_socket(given):
+    listener = stdlib_socket.create_server(("127.0.0.1", 0))
+    with listener, stdlib_socket.create_connection(listener.getsockname()) as peer:
+        sock = gsocket.socket(fileno=listener.accept()[0].detach())
+        connection = WebSocketConnection(sock, None, None, Side.SERVER,
+                                         remote_addresses=given)
+        assert connection.mask_outgoing_packets is False
+        if given is None:
+            assert connection.remote_addresses == ["127.0.0.1"]
+        else:
+            assert connection.remote_addresses is given
+        assert connection.remote_address == connection.remote_addresses[0]
+        connection.drop(1001, skip_close_frame=True)
+        assert peer.recv(10) == b""
+
+
+@pytest.mark.parametrize("waiting", [False, True])
+def test_close_quietly_shuts_down_and_wakes_a_waiter(waiting):
+    sock, peer = gsocket.socketpair()
+
+    def receive():
+        try:
+            return sock.recv(10)
+        except OSError as exc:
+            return exc
+
+    waiter = gevent.spawn(receive) if waiting else None
+    gevent.sleep(0)                         # the waiter waits on the socket
+    assert (sock._read_event.callback is not None) is waiting
+    close_quietly(sock)
+    assert peer.recv(10) == b""             # shut down: the peer reads EOF
+    if waiter is not None:
+        assert isinstance(waiter.get(timeout=5), OSError)  # "closed in another greenlet"
+    close_quietly(sock)                     # again: nothing happens
+    peer.close()
 
 
 # ------------------------------------------------------------ messages

@@ -11,6 +11,7 @@ import gevent
 import pytest
 from gevent.event import AsyncResult, Event
 from gevent.server import StreamServer
+from prometheus_client import CollectorRegistry
 
 from wsframework import WebSocketError, WebSocketServer, connect
 from wsframework.protocol.handshake import accept_key
@@ -467,6 +468,50 @@ def test_server_events_and_connections(make_server):
     assert server.connections == []
 
 
+def test_the_server_hears_of_an_answer_before_the_requests_listeners(make_server):
+    seen = []
+
+    def on_request(request):
+        request.on("request_resolved", lambda r: seen.append(
+            ("resolved", r in server.pending_requests)))
+        request.on("request_accepted", lambda connection: seen.append(
+            ("accepted", server.connections == [connection])))
+        request.accept()
+
+    server = make_server(on_request)
+    connect(server.url)
+    with gevent.Timeout(5):
+        while len(seen) < 2:
+            gevent.sleep(0.01)
+    assert seen == [("resolved", False), ("accepted", True)]
+
+
+@pytest.mark.expect_errors("the server's request_(resolved|accepted) raised")
+@pytest.mark.parametrize("hook", ["resolved", "accepted"])
+def test_a_raising_server_hook_is_logged_and_the_listeners_still_run(
+        make_server, monkeypatch, caplog, hook):
+    import wsframework.server as server_module
+
+    def broken(self, arg):
+        raise RuntimeError("hook bug")
+
+    monkeypatch.setattr(server_module._Place, hook, broken)
+    heard = []
+
+    def on_request(request):
+        request.on(f"request_{hook}", heard.append)
+        echo_handler(request)
+
+    server = make_server(on_request)
+    with caplog.at_level(logging.ERROR):
+        connection = connect(server.url)
+        connection.send("still works")
+        assert connection.receive(timeout=5).data == "still works"
+    assert len(heard) == 1
+    assert any(f"the server's request_{hook} raised" in record.getMessage()
+               for record in caplog.records)
+
+
 def test_auto_accept_connections(make_server):
     connected = AsyncResult()
     server = make_server(auto_accept_connections=True)
@@ -512,6 +557,61 @@ def test_handshake_timeout_drops_a_slow_client(make_server):
     client = RawClient(server.port)
     client.send_raw(b"GET / HTTP/1.1\r\n")
     assert client.read_until_eof() == b""
+
+
+class _CountingTimeout(gevent.Timeout):
+    """gevent's Timeout, recording the seconds of each one made."""
+
+    made: list = []
+
+    def __init__(self, seconds=None, *args, **kwargs):
+        _CountingTimeout.made.append(seconds)
+        super().__init__(seconds, *args, **kwargs)
+
+
+@pytest.fixture
+def counted_timeouts(monkeypatch):
+    _CountingTimeout.made = []
+    monkeypatch.setattr(gevent, "Timeout", _CountingTimeout)
+    return _CountingTimeout.made
+
+
+def test_a_head_that_came_whole_is_read_without_a_timer(make_server, counted_timeouts):
+    server = make_server(echo_handler, handshake_timeout=7.25)
+    client = RawClient(server.port)
+    client.handshake()
+    client.send_frame(0x1, b"hi")
+    assert client.read_frame().binary_payload == b"hi"
+    assert 7.25 not in counted_timeouts
+
+
+def test_a_head_in_pieces_is_read_under_the_handshake_timeout(make_server, counted_timeouts):
+    server = make_server(echo_handler, handshake_timeout=7.25)
+    client = RawClient(server.port)
+    head = handshake_request()
+    client.send_raw(head[:20])
+    gevent.sleep(0.05)              # the server reads the first piece alone
+    response = client.request(head[20:])
+    assert response.status == 101
+    assert 7.25 in counted_timeouts
+    client.send_frame(0x1, b"hi")
+    assert client.read_frame().binary_payload == b"hi"
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET / HTTP/1.1\r\n"])
+def test_a_client_that_hangs_up_before_its_head_is_dropped(make_server, sent):
+    registry = CollectorRegistry()
+    server = make_server(echo_handler, metrics=registry)
+    client = RawClient(server.port)
+    client.send_raw(sent)
+    client.close()
+    with gevent.Timeout(5):
+        while registry.get_sample_value("wsframework_handshakes_total",
+                                        {"outcome": "failed", "status": ""}) != 1:
+            gevent.sleep(0.01)
+    connection = connect(server.url)          # the server serves on
+    connection.send("still here")
+    assert connection.receive(timeout=5).data == "still here"
 
 
 # ------------------------------------------------------------ broadcast

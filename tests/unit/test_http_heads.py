@@ -39,19 +39,63 @@ def parsed(lines: bytes):
 
 PIECES = [b"Host", b"host", b"X-A", b":", b" ", b"\t", b"\r\n", b"\r", b"\n", b"v",
           b"\xc3\xa9", b"\xe9", b"From ", b"a b", b"\x00", b"=", b";", b"\r\n\r\n", b"  ",
-          b": ", b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="]
+          b": ", b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", b"\x7f", b"Upgrade: websocket\r\n"]
 
 
 def test_random_heads_parse_as_the_standard_library_does():
     rng = random.Random(6455)
-    taken = 0
+    taken = split = 0
     for _ in range(20000):
         lines = b"".join(rng.choice(PIECES) for _ in range(rng.randrange(14)))
         if rng.random() < 0.7:
             lines += b"\r\n\r\n"
         taken += http11._fast_header_items(lines) is not None
+        split += split_agrees(lines)
         assert parsed(lines) == reference(lines), lines
     assert taken > 1000                 # the fast path was exercised
+    assert split > 300                  # and its string-method part
+
+
+def regex_items(lines: bytes):
+    """What the regular-expression pass alone makes of ``lines``."""
+    text = lines.decode("latin-1")
+    block = http11._HEADER_BLOCK.match(text)
+    return None if block is None else http11._HEADER_PAIR.findall(text, 0, block.end())
+
+
+def split_agrees(lines: bytes) -> bool:
+    """Whether the string-method pass took ``lines`` (checking that it then
+    gives what the regular expressions give)."""
+    items = http11._split_header_items(lines.decode("latin-1"))
+    if items is None:
+        return False
+    assert items == regex_items(lines), lines
+    return True
+
+
+@pytest.mark.parametrize("lines", [
+    b"Host: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    b"X-Trailing:  a b \t\r\nX-Empty:\r\nX-Blank:   \r\nX-Colons: a:b: c\r\n\r\n",
+    b"X-Utf8: \xc3\xa9t\xc3\xa9\r\nX-Latin1: \xe9\r\nX-Nul: a\x00b\r\n\r\n",
+])
+def test_usual_heads_take_the_string_methods(lines):
+    assert split_agrees(lines)
+    assert parsed(lines) == reference(lines)
+
+
+@pytest.mark.parametrize("lines", [
+    b"A: 1\r\nA: 2\r\n\r\nIgnored: after the blank line\r\n",   # a blank line before the end
+    b"\r\n",                                                    # no header at all
+    b"\r\n\r\n",
+    b"X\x7f: v\r\n\r\n",                                         # not a token-ish name
+    b"\xe9: v\r\n\r\n",
+    b"X: a\rb\r\n\r\n",
+    b"".join(b"X-%d: v\r\n" % i for i in range(100)) + b"\r\n",
+])
+def test_other_heads_go_to_the_regular_expressions(lines):
+    assert not split_agrees(lines)
+    assert parsed(lines) == reference(lines)
 
 
 @pytest.mark.parametrize("lines", [

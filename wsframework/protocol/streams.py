@@ -83,6 +83,19 @@ class BufferedReader:
         self.buf += scratch_view[:n]
         return n
 
+    def try_fill(self, recv_into: RecvInto) -> int:
+        """Receive once with ``recv_into``, a receive that does not wait
+        (an OS socket's own, say): the byte count, 0 when nothing had come
+        yet (it raised BlockingIOError); EOFError at end of stream."""
+        try:
+            n = recv_into(_scratch_view)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        if not n:
+            raise EOFError("end of stream")
+        self.buf += _scratch_view[:n]
+        return n
+
     def ensure(self, n: int) -> None:
         """Block until at least ``n`` bytes are buffered."""
         while len(self.buf) - self.pos < n:
