@@ -88,12 +88,12 @@ class BufferedReader:
         (an OS socket's own, say): the byte count, 0 when nothing had come
         yet (it raised BlockingIOError); EOFError at end of stream."""
         try:
-            n = recv_into(_scratch_view)
+            n = recv_into(scratch_view)
         except (BlockingIOError, InterruptedError):
             return 0
         if not n:
             raise EOFError("end of stream")
-        self.buf += _scratch_view[:n]
+        self.buf += scratch_view[:n]
         return n
 
     def ensure(self, n: int) -> None:
