@@ -61,7 +61,7 @@ echo "wstest: $RUNNER ($WSTEST)"
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # --- server suite -----------------------------------------------------------
-rm -rf "$OUT/server" "$OUT/client"
+rm -rf "$OUT/server" "$OUT/server-events" "$OUT/client"
 PORT="$(free_port)"
 "$PY" -m wsframework echo --port "$PORT" > "$OUT-server.log" 2>&1 &
 SERVER=$!
@@ -69,6 +69,19 @@ trap 'kill $SERVER 2>/dev/null || true' EXIT
 status=0
 AUTOBAHN_EXCLUDE="$EXCLUDE" AUTOBAHN_AGENT=wsframework \
   "$T/run-server-suite.sh" "$PORT" "$CASES" "$OUT/server" || status=$?
+kill $SERVER 2>/dev/null || true
+wait $SERVER 2>/dev/null || true
+trap - EXIT
+
+# --- server suite again, event style -----------------------------------------
+# A message listener instead of a read loop: idle connections park and
+# wake-ups take the one-frame receive (connection._read_woken).
+PORT="$(free_port)"
+"$PY" -m wsframework echo --events --port "$PORT" > "$OUT-server-events.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+AUTOBAHN_EXCLUDE="$EXCLUDE" AUTOBAHN_AGENT=wsframework-events \
+  "$T/run-server-suite.sh" "$PORT" "$CASES" "$OUT/server-events" || status=$?
 kill $SERVER 2>/dev/null || true
 wait $SERVER 2>/dev/null || true
 trap - EXIT
@@ -81,5 +94,5 @@ AUTOBAHN_CASES="$CASES" AUTOBAHN_EXCLUDE="$EXCLUDE" AUTOBAHN_AGENT=wsframework \
 
 # --- the gate -----------------------------------------------------------------
 "$PY" "$T/gate.py" --summarize "$T/summarize.py" --expect "$EXPECT" \
-  "$OUT/server/index.json" "$OUT/client/index.json" || status=1
+  "$OUT/server/index.json" "$OUT/server-events/index.json" "$OUT/client/index.json" || status=1
 exit $status

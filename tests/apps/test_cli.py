@@ -336,3 +336,29 @@ def test_bots_command_runs_bots_main(monkeypatch):
                                  "--verify"])
     assert args.run(args) == 7
     assert calls == [(("ws://h/ws", 3, 2.0, 4.0, 2), {"verify": True, "ramp": 0.5})]
+
+
+@pytest.mark.parametrize("style", [[], ["--events"]], ids=["loop", "events"])
+def test_echo_command_echoes_in_either_style(style):
+    """``wsframework echo`` (the Autobahn gate's server, in both styles)."""
+    process = subprocess.Popen([sys.executable, "-m", "wsframework", "echo", "--port", "0",
+                                *style], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, cwd=ROOT)
+    try:
+        with gevent.Timeout(20, AssertionError("the echo server did not start")):
+            while True:
+                line = process.stdout.readline()
+                assert line, "echo exited"
+                match = re.search(r"listening on ws://127\.0\.0\.1:(\d+)/", line)
+                if match:
+                    break
+        connection = connect(f"ws://127.0.0.1:{match.group(1)}/")
+        for data in ("text", b"\x00binary", "x" * 70000):
+            connection.send(data)
+            assert connection.receive(timeout=10).data == data
+        connection.close()
+    finally:
+        process.send_signal(signal.SIGINT)
+        with gevent.Timeout(20, AssertionError("echo did not stop")):
+            process.stdout.read()
+            assert process.wait() == 0

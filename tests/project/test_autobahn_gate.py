@@ -93,3 +93,10 @@ def test_the_gate_script_expects_the_full_counts():
     script = open(os.path.join(ROOT, "scripts", "autobahn.sh"), encoding="utf-8").read()
     assert 'EXPECT=321' in script and 'EXPECT=517' in script
     assert '"$T/gate.py"' in script and '--expect "$EXPECT"' in script
+
+
+def test_the_gate_runs_the_server_suite_in_both_styles():
+    # A read loop and message listeners (parked connections, one-frame wake-ups).
+    script = open(os.path.join(ROOT, "scripts", "autobahn.sh"), encoding="utf-8").read()
+    assert "wsframework echo --port" in script and "wsframework echo --events --port" in script
+    assert '"$OUT/server-events/index.json"' in script

@@ -33,10 +33,18 @@ logger = logging.getLogger("wsframework.cli")
 
 # ---------------------------------------------------------------- echo
 def _echo_handler(request) -> None:
+    """Blocking style: the request's greenlet reads the connection."""
     protocols = request.requested_protocols
     connection = request.accept(protocols[0] if protocols else None, request.origin)
     for message in connection:
         connection.send(message.data)
+
+
+def _echo_events_handler(request) -> None:
+    """Event style: a ``message`` listener; the idle connection parks."""
+    protocols = request.requested_protocols
+    connection = request.accept(protocols[0] if protocols else None, request.origin)
+    connection.on("message", lambda message: connection.send(message.data))
 
 
 def _run_echo(args: argparse.Namespace) -> int:
@@ -48,7 +56,7 @@ def _run_echo(args: argparse.Namespace) -> int:
         max_received_frame_size=args.max_size,
         max_received_message_size=args.max_size,
     )
-    server.on("request", _echo_handler)
+    server.on("request", _echo_events_handler if args.events else _echo_handler)
     stop = _stop_signals()
     server.start()
     logger.warning("echo server listening on ws://%s:%d/", args.host, server.port)
@@ -464,6 +472,8 @@ def _parser() -> argparse.ArgumentParser:
     echo.add_argument("--max-size", type=int, default=16 * 1024 * 1024,
                       help="largest frame and message accepted, in bytes")
     echo.add_argument("--log-level", default=None)
+    echo.add_argument("--events", action="store_true",
+                      help="echo from a message listener (event style) instead of a loop")
     echo.set_defaults(run=_run_echo)
     return parser
 
