@@ -522,3 +522,37 @@ def test_a_handler_error_after_a_park_is_logged_and_reading_goes_on():
         assert_parked(server.only_connection())
     finally:
         server.stop()
+
+
+def test_a_handler_that_blocks_leaves_the_other_wake_ups_to_another_reader():
+    """Connections woken in the same turn are read by one reader in turn;
+    when one's handler blocks, the others are still served."""
+    release = Event()
+
+    def on_accept(connection):
+        def handler(message):
+            if message.data == "block":
+                release.wait()               # blocks the reader that runs it
+            connection.send(message.data)
+
+        connection.on("message", handler)
+
+    server = Server(on_accept)
+    try:
+        clients = [server.client() for _ in range(4)]
+        for client in clients:
+            round_trip(client)
+        # All four are readable before the server's next turn: one batch,
+        # the blocking one first.
+        clients[0].send_frame(Opcode.TEXT, b"block")
+        for n, client in enumerate(clients[1:]):
+            client.send_frame(Opcode.TEXT, f"free {n}".encode())
+        for n, client in enumerate(clients[1:]):
+            assert client.read_frame().binary_payload == f"free {n}".encode()
+        release.set()
+        assert clients[0].read_frame().binary_payload == b"block"
+        for connection in server.server.connections:
+            assert_parked(connection)
+    finally:
+        release.set()
+        server.stop()
