@@ -542,15 +542,16 @@ def test_a_handler_that_blocks_leaves_the_other_wake_ups_to_another_reader():
         clients = [server.client() for _ in range(4)]
         for client in clients:
             round_trip(client)
-        # All four are readable before the server's next turn: one batch,
-        # the blocking one first.
-        clients[0].send_frame(Opcode.TEXT, b"block")
-        for n, client in enumerate(clients[1:]):
-            client.send_frame(Opcode.TEXT, f"free {n}".encode())
-        for n, client in enumerate(clients[1:]):
-            assert client.read_frame().binary_payload == f"free {n}".encode()
+        # All four are readable before the server's next turn: one batch.
+        # The first and the last block, so whichever end of the batch is
+        # read first, the free ones behind it need another reader.
+        for n, client in enumerate(clients):
+            client.send_frame(Opcode.TEXT, b"block" if n in (0, 3) else f"free {n}".encode())
+        for n in (1, 2):
+            assert clients[n].read_frame().binary_payload == f"free {n}".encode()
         release.set()
-        assert clients[0].read_frame().binary_payload == b"block"
+        for n in (0, 3):
+            assert clients[n].read_frame().binary_payload == b"block"
         for connection in server.server.connections:
             assert_parked(connection)
     finally:
