@@ -156,6 +156,20 @@ small_frame(const unsigned char *p, Py_ssize_t size, int masked, Py_ssize_t limi
     return payload;
 }
 
+/* The masked and limit arguments of parse_small and recv_small; -1 with an
+ * error set when they are not a truth value and an integer. */
+static int
+frame_args(PyObject *masked_arg, PyObject *limit_arg, int *masked, Py_ssize_t *limit)
+{
+    *masked = PyObject_IsTrue(masked_arg);
+    if (*masked < 0)
+        return -1;
+    *limit = PyLong_AsSsize_t(limit_arg);
+    if (*limit == -1 && PyErr_Occurred())
+        return -1;
+    return 0;
+}
+
 /* parse_small(buf, pos, masked, limit[, stop]) -> (payload, end) or None
  *
  * The receive path's common case in one call: buf[pos:stop] (a bytearray;
@@ -181,11 +195,7 @@ parse_small(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     pos = PyLong_AsSsize_t(args[1]);
     if (pos == -1 && PyErr_Occurred())
         return NULL;
-    masked = PyObject_IsTrue(args[2]);
-    if (masked < 0)
-        return NULL;
-    limit = PyLong_AsSsize_t(args[3]);
-    if (limit == -1 && PyErr_Occurred())
+    if (frame_args(args[2], args[3], &masked, &limit) < 0)
         return NULL;
     size = PyByteArray_GET_SIZE(args[0]);
     if (nargs == 5) {
@@ -263,11 +273,7 @@ recv_small(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     fd = socket_fd(args[0]);
     if (fd < 0)
         return NULL;
-    masked = PyObject_IsTrue(args[2]);
-    if (masked < 0)
-        return NULL;
-    limit = PyLong_AsSsize_t(args[3]);
-    if (limit == -1 && PyErr_Occurred())
+    if (frame_args(args[2], args[3], &masked, &limit) < 0)
         return NULL;
     buf = (unsigned char *)PyByteArray_AS_STRING(args[1]);
     do {
