@@ -18,7 +18,9 @@ if any.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections import deque
+from itertools import accumulate
 from typing import Any, Callable
 
 import gevent
@@ -27,7 +29,7 @@ from gevent.event import Event
 
 from .exceptions import ConnectionClosedError, WebSocketError
 
-__all__ = ["Outgoing", "SENT", "QUEUED", "FULL", "CORKED", "FAILED", "REFUSED", "CLOSE",
+__all__ = ["Outgoing", "Pieces", "SENT", "QUEUED", "FULL", "CORKED", "FAILED", "REFUSED", "CLOSE",
            "CORK_LIMIT", "IOV_MAX"]
 
 logger = logging.getLogger("wsframework.connection")
@@ -65,6 +67,39 @@ def call_back(callback: Callback, error: Exception | None) -> None:
         callback(error)
     except Exception:
         logger.exception("send callback %r raised", callback)
+
+
+class Pieces:
+    """A fragmented message's buffers (headers and payload slices), written
+    with ``sendmsg`` as they are: never joined, so a 16 MiB message is not
+    copied to be queued.  ``len()`` is the bytes not yet written, as for the
+    queue's other items; the list itself is never changed (a broadcast
+    shares it between connections)."""
+
+    __slots__ = ("buffers", "ends", "done")
+
+    def __init__(self, buffers: list) -> None:
+        self.buffers = buffers
+        #: Where each buffer ends in the whole, to find where ``done`` falls.
+        self.ends = list(accumulate(map(len, buffers)))
+        #: Bytes written so far.
+        self.done = 0
+
+    def __len__(self) -> int:
+        ends = self.ends
+        return (ends[-1] if ends else 0) - self.done
+
+    def batch(self) -> list:
+        """The next buffers for one ``sendmsg`` (at most :data:`IOV_MAX`),
+        the first one cut where the last write stopped."""
+        done = self.done
+        ends = self.ends
+        index = bisect_right(ends, done)
+        buffers = self.buffers
+        offset = done - (ends[index - 1] if index else 0)
+        if offset:
+            return [memoryview(buffers[index])[offset:], *buffers[index + 1:index + IOV_MAX]]
+        return buffers[index:index + IOV_MAX]
 
 
 class Outgoing:
@@ -144,8 +179,11 @@ class Outgoing:
             return CORKED
         tried = False
         if type(data) is list:              # the pieces of a fragmented message
-            if queue or not self.plain:     # sendmsg: plain sockets only
+            if not self.plain:              # sendmsg: plain sockets only
                 data = b"".join(data)
+            elif queue:
+                data = Pieces(data)
+                tried = True
             else:
                 tried = True
                 try:
@@ -204,25 +242,20 @@ class Outgoing:
         self.pong = frame
         self.size += len(frame) - (0 if previous is None else len(previous))
 
-    def _send_pieces(self, pieces: list) -> bytes | None:
+    def _send_pieces(self, pieces: list) -> Pieces | None:
         """``sendmsg`` the pieces without joining them; None once all are
-        sent, else what the socket did not take, joined (to be queued)."""
+        sent, else the rest (to be queued)."""
         sendmsg = self.raw.sendmsg
-        start, total = 0, len(pieces)
-        while start < total:
-            batch = pieces[start:start + IOV_MAX]
+        rest = Pieces(pieces)
+        while len(rest):
+            batch = rest.batch()
             try:
                 sent = sendmsg(batch)
             except (BlockingIOError, InterruptedError):
-                sent = 0
-            for index, piece in enumerate(batch):
-                size = len(piece)
-                if sent < size:
-                    rest = [memoryview(piece)[sent:], *batch[index + 1:],
-                            *pieces[start + len(batch):]]
-                    return b"".join(rest)
-                sent -= size
-            start += len(batch)
+                return rest
+            rest.done += sent
+            if sent < sum(map(len, batch)):
+                return rest                 # the socket is full
         return None
 
     # -- the slow-consumer policy ----------------------------------------------
@@ -275,9 +308,13 @@ class Outgoing:
         try:
             while queue:
                 data = queue[0]
-                self.socket.sendall(data)
+                size = len(data)
+                if type(data) is Pieces:
+                    self._send_all_pieces(data)
+                else:
+                    self.socket.sendall(data)
                 queue.popleft()
-                self.size -= len(data)
+                self.size -= size
                 if self.pong is not None:
                     # The latest pong owed (see owe_pong) goes next, between
                     # two frames; it is already counted in size.
@@ -293,6 +330,13 @@ class Outgoing:
         if self.flushed is not None:
             self.flushed.set()
         return None
+
+    def _send_all_pieces(self, pieces: Pieces) -> None:
+        """Write what is left of ``pieces``, waiting for the socket (gevent's
+        ``sendmsg`` waits once when the socket is full, then returns 0)."""
+        sendmsg = self.socket.sendmsg
+        while len(pieces):
+            pieces.done += sendmsg(pieces.batch())
 
     def wait_flushed(self, timeout: float | None = None) -> bool:
         """Block until the queue is written; False if ``timeout`` passed."""

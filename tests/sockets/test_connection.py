@@ -220,6 +220,35 @@ def test_fragmentation_can_be_turned_off(pair):
     assert (frame.opcode, frame.fin, frame.binary_payload) == (2, True, b"0123456789")
 
 
+def test_fragmented_messages_queued_behind_a_full_socket_arrive_whole_and_in_order(make_server):
+    # A small client window: the first message's frames are partly sent,
+    # the rest queued uncopied; the next messages queue behind them.
+    accepted = AsyncResult()
+    server = make_server(lambda request: accepted.set(request.accept()))
+    raw = RawClient(server.port, rcvbuf=4096)
+    raw.handshake()
+    server_side = accepted.get(timeout=5)
+    server_side.socket.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_SNDBUF, 4096)
+    messages = [bytes([n]) * 300_000 + bytes(range(256)) for n in range(3)]
+    server_side.send(messages[0])
+    server_side.send("between")
+    server_side.send(messages[1])
+    server_side.send(messages[2])
+    assert server_side.buffered_amount > 0          # the socket did not take it all
+    for expected in (messages[0], "between", messages[1], messages[2]):
+        frames = [raw.read_frame()]
+        while not frames[-1].fin:
+            frames.append(raw.read_frame())
+        if isinstance(expected, str):
+            assert [(f.opcode, f.binary_payload) for f in frames] == [(1, b"between")]
+            continue
+        assert [f.opcode for f in frames] == [2] + [0] * (len(frames) - 1)
+        assert [len(f.binary_payload) for f in frames[:-1]] == [0x4000] * (len(frames) - 1)
+        assert b"".join(f.binary_payload for f in frames) == expected
+    assert server_side.flush(timeout=5) and server_side.buffered_amount == 0
+    raw.close()
+
+
 def test_incoming_fragments_are_assembled(make_server):
     server = make_server(echo_handler)
     raw = RawClient(server.port)

@@ -15,8 +15,8 @@ from wsframework.config import server_config
 from wsframework.connection import WebSocketConnection
 from wsframework.exceptions import ConnectionClosedError, WebSocketError
 from wsframework.protocol.framing import Side
-from wsframework.outgoing import (CLOSE, CORK_LIMIT, CORKED, FAILED, FULL, QUEUED, REFUSED,
-                                  SENT, Outgoing)
+from wsframework.outgoing import (CLOSE, CORK_LIMIT, CORKED, FAILED, FULL, IOV_MAX, QUEUED,
+                                  REFUSED, SENT, Outgoing, Pieces)
 
 
 class Raw:
@@ -44,16 +44,28 @@ class Raw:
 
 
 class Sock:
-    """The gevent socket stand-in for the flusher: ``sendall`` records."""
+    """The gevent socket stand-in for the flusher: ``sendall`` records;
+    ``sendmsg`` takes at most ``per_call`` bytes a call (gevent's waits,
+    then returns what one send took) and records its buffer counts."""
 
-    def __init__(self, error: OSError | None = None) -> None:
+    def __init__(self, error: OSError | None = None, per_call: int = 1 << 30) -> None:
         self.written: list[bytes] = []
         self.error = error
+        self.per_call = per_call
+        self.batches: list[int] = []
 
     def sendall(self, data) -> None:
         if self.error is not None:
             raise self.error
         self.written.append(bytes(data))
+
+    def sendmsg(self, buffers) -> int:
+        if self.error is not None:
+            raise self.error
+        self.batches.append(len(buffers))
+        taken = b"".join(bytes(b) for b in buffers)[:self.per_call]
+        self.written.append(taken)
+        return len(taken)
 
 
 class Reader:
@@ -160,10 +172,53 @@ def test_pieces_go_through_sendmsg_on_a_plain_socket_and_are_joined_otherwise():
     assert raw.sendmsg_calls == 0 and raw.sent == [b"abcd"]
 
 
-def test_pieces_the_socket_did_not_take_are_queued_joined():
-    out = outgoing(Raw(room=3))
-    assert out.write([b"ab", b"cd", b"ef"]) == QUEUED
-    assert [bytes(d) for d in out.queue] == [b"def"]
+def test_pieces_the_socket_did_not_take_are_queued_uncopied_and_flushed_with_sendmsg():
+    sock = Sock(per_call=2)
+    out = outgoing(Raw(room=3), sock)
+    pieces = [b"ab", b"cd", b"ef"]
+    assert out.write(pieces) == QUEUED
+    (rest,) = out.queue
+    assert type(rest) is Pieces and len(rest) == 3 and out.size == 3
+    assert [bytes(b) for b in rest.batch()] == [b"d", b"ef"]
+    assert rest.batch()[1] is pieces[2]             # not copied
+    assert out.flush() is None
+    assert sock.written == [b"de", b"f"] and out.size == 0 and not out.queue
+    assert pieces == [b"ab", b"cd", b"ef"]          # the caller's list is left alone
+
+
+def test_pieces_behind_a_queue_wait_their_turn_uncopied():
+    sock = Sock()
+    out = outgoing(Raw(room=0), sock)
+    assert out.write(b"first") == QUEUED
+    payload = b"x" * 10
+    assert out.write([b"h", memoryview(payload)[:5], b"h", memoryview(payload)[5:]]) == QUEUED
+    assert out.size == 5 + 12 and type(out.queue[1]) is Pieces
+    assert out.flush() is None
+    assert sock.written == [b"first", b"h" + b"x" * 5 + b"h" + b"x" * 5] and out.size == 0
+
+
+def test_pieces_go_to_sendmsg_at_most_iov_max_buffers_at_a_time():
+    sock = Sock()
+    out = outgoing(Raw(room=0), sock, high_water=1 << 20)
+    buffers = [bytes((i % 256,)) for i in range(2 * IOV_MAX + 5)]
+    assert out.write(buffers) == QUEUED
+    assert out.flush() is None
+    assert sock.batches == [IOV_MAX, IOV_MAX, 5]
+    assert b"".join(sock.written) == b"".join(buffers)
+
+
+def test_a_pieces_cut_inside_a_buffer_and_across_batches_resumes_where_it_stopped():
+    buffers = [bytes([i % 256]) * 3 for i in range(IOV_MAX + 3)]
+    whole = b"".join(buffers)
+    for done in (0, 1, 3, 4, 3 * IOV_MAX - 1, 3 * IOV_MAX, 3 * IOV_MAX + 2, len(whole) - 1):
+        rest = Pieces(buffers)
+        rest.done = done
+        assert len(rest) == len(whole) - done
+        batch = rest.batch()
+        assert len(batch) <= IOV_MAX
+        assert b"".join(bytes(b) for b in batch) == whole[done:done + len(b"".join(
+            bytes(b) for b in batch))]
+        assert bytes(batch[0])[:1] == whole[done:done + 1]
 
 
 def test_the_latest_pong_replaces_an_earlier_one_and_goes_after_the_current_frame():

@@ -34,11 +34,22 @@ def test_the_accelerator_is_built_and_used():
         assert masking.SPEEDUPS and masking.apply_mask is c_apply_mask
 
 
-@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 7, 8, 9, 63, 64, 4095, 4096, 4097, 100003])
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 7, 8, 9, 31, 32, 33, 40, 63, 64, 65, 95, 96, 97,
+                               4095, 4096, 4097, 100003])
 def test_implementations_agree(n):
     data = os.urandom(n)
     results = {impl.values[0](data, KEY) for impl in IMPLEMENTATIONS}
     assert results == {reference_mask(data, KEY)}
+
+
+def test_every_length_and_alignment_around_the_32_byte_steps(apply_mask):
+    # The C loop goes 32 bytes a step, then 8, then 1: each length up to
+    # three steps, starting at each byte of a word.
+    data = os.urandom(112)
+    for start in range(8):
+        for n in range(0, 104):
+            piece = memoryview(data)[start:start + n]
+            assert apply_mask(piece, KEY) == reference_mask(bytes(piece), KEY), (start, n)
 
 
 def test_bad_mask_length(apply_mask):
@@ -144,7 +155,7 @@ def test_a_payload_unmasked_piece_by_piece_equals_one_unmask(n, in_place):
     masked = py_apply_mask(data, KEY)
     payload, view = payload_buffer(n)
     start = 0
-    for size in [1, 2, 3, 5, 7, 4096, n]:
+    for size in [1, 2, 3, 5, 7, 31, 33, 4096, n]:
         end = min(n, start + size)
         view[start:end] = masked[start:end]
         mask_in_place(view[start:end], KEY, start)

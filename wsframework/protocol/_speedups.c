@@ -22,8 +22,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* out[i] = in[i] ^ mask[i % 4] for i < n, eight bytes at a time (in and
- * out may be the same buffer).  The one XOR loop of the module. */
+/* out[i] = in[i] ^ mask[i % 4] for i < n, 32 bytes at a time where the
+ * compiler has vector types, then 8, then 1 (in and out may be the same
+ * buffer).  The one XOR loop of the module. */
 static void
 xor_mask(const unsigned char *in, unsigned char *out, Py_ssize_t n, const unsigned char *mask)
 {
@@ -33,6 +34,25 @@ xor_mask(const unsigned char *in, unsigned char *out, Py_ssize_t n, const unsign
 
     memcpy(&m32, mask, 4);
     m64 = ((uint64_t)m32 << 32) | m32;
+#if defined(__GNUC__) || defined(__clang__)
+    {
+        /* 32 bytes a step in two 16-byte blocks of the compiler's vector
+         * extension: SIMD registers wherever the target has them (SSE2 on
+         * any x86-64, NEON on arm64). */
+        typedef uint64_t block __attribute__((vector_size(16)));
+        block mv = {m64, m64};
+
+        for (; i + 32 <= n; i += 32) {
+            block a, b;
+            memcpy(&a, in + i, 16);
+            memcpy(&b, in + i + 16, 16);
+            a ^= mv;
+            b ^= mv;
+            memcpy(out + i, &a, 16);
+            memcpy(out + i + 16, &b, 16);
+        }
+    }
+#endif
     for (; i + 8 <= n; i += 8) {
         uint64_t chunk;
         memcpy(&chunk, in + i, 8);

@@ -144,18 +144,20 @@ def encode_message(opcode: int, payload: bytes | bytearray | memoryview, mask: b
             return bytes((0x80 | (rsv << 4) | opcode, n)) + payload
         return encode_frame(opcode, bytes(payload), rsv=rsv, mask=mask)
     view = memoryview(payload)
-    pieces: list = []
-    for start in range(0, n, fragment_size):
-        chunk = view[start:start + fragment_size]
-        fin = start + fragment_size >= n
-        first = start == 0
-        if mask:
-            pieces.append(encode_frame(opcode if first else _CONT, chunk, fin=fin,
-                                       rsv=rsv if first else 0, mask=True))
-        else:
-            pieces.append(encode_header(opcode if first else _CONT, len(chunk), fin=fin,
-                                        rsv=rsv if first else 0))
-            pieces.append(chunk)
+    if mask:
+        # Each frame masked with a key of its own: copied anyway.
+        return [encode_frame(opcode if start == 0 else _CONT, view[start:start + fragment_size],
+                             fin=start + fragment_size >= n, rsv=rsv if start == 0 else 0,
+                             mask=True)
+                for start in range(0, n, fragment_size)]
+    # Headers and payload slices, alternating.  Every frame but the first
+    # and the last has the same header, so the list is built at C speed
+    # around one loop of slices (a 16 MiB message is 1,024 frames).
+    chunks = [view[start:start + fragment_size] for start in range(0, n, fragment_size)]
+    pieces = [encode_header(_CONT, fragment_size, fin=False)] * (2 * len(chunks))
+    pieces[1::2] = chunks
+    pieces[0] = encode_header(opcode, fragment_size, fin=False, rsv=rsv)
+    pieces[-2] = encode_header(_CONT, len(chunks[-1]))
     return pieces
 
 

@@ -175,7 +175,9 @@ class BufferedReader:
         avail = len(self.buf) - self.pos
         if avail:
             n = min(avail, len(view))
-            view[:n] = self.buf[self.pos:self.pos + n]
+            pos = self.pos
+            with memoryview(self.buf) as buffered:   # released before skip() resizes
+                view[:n] = buffered[pos:pos + n]     # one copy, not two
             self.skip(n)
             return n
         if len(view) >= SCRATCH_SIZE and self._recv_into is not None:
