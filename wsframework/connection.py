@@ -118,10 +118,11 @@ _RTT_TAG = b"wsf"
 _RTT = struct.Struct("!d")
 
 # A large payload's rest is waited for with the socket's receive low-water
-# mark raised (SO_RCVLOWAT), so the kernel wakes the reader once per
-# quarter of the receive buffer rather than once per arriving segment.
-# Linux only (its TCP honours the mark in epoll and never lets it exceed
-# what the buffer can hold); only for waits of at least this many bytes.
+# mark raised (SO_RCVLOWAT) to half of it, at most a quarter of the
+# receive buffer: the kernel wakes the reader a few times per large frame
+# rather than once per arriving segment, and what is left to copy after
+# the last byte comes stays small (halves, not one big read at the end).
+# Linux only (its TCP honours the mark in epoll); no mark below this.
 _LOWAT_MIN = 0x20000
 _LOWAT_OK = hasattr(_socket, "SO_RCVLOWAT") and os.uname().sysname == "Linux"
 _SOL_SOCKET, _SO_RCVBUF = _socket.SOL_SOCKET, _socket.SO_RCVBUF
@@ -984,8 +985,8 @@ class WebSocketConnection(EventEmitter):
                     self._set_lowat(1)
                 self.socket._wait(watcher)  # gevent's wait: timeouts, misuse checks
                 return
-            if wanted >= _LOWAT_MIN and _LOWAT_OK:
-                self._set_lowat(wanted)
+            if wanted >= 2 * _LOWAT_MIN and _LOWAT_OK:
+                self._set_lowat(wanted // 2)
             elif self._lowat > 1:
                 self._set_lowat(1)
             # gevent's wait, inlined: the watcher switches back to us.  Fewer
