@@ -883,21 +883,27 @@ class WebSocketConnection(EventEmitter):
         """Wait for data in the event loop rather than in this greenlet
         (which then ends or serves another connection): arm the socket's
         read watcher with a :class:`Parked`.  False when that cannot be
-        done (someone else's wait, a closed socket)."""
+        done (someone else's wait, a closed socket).  A watcher that the
+        wake-up left armed (see :meth:`Parked.wake`) is kept as it is."""
         watcher = self._read_event
-        if self._socket_closed or watcher.callback is not None:
+        armed = watcher.callback
+        if self._socket_closed or (armed is not None and armed is not self._waker):
             return False
         out = self._out
         if out is not None and out.cork is not None:
             self._uncork()                  # replies out before we wait for more
             if self.state != OPEN or self._socket_closed:
                 return False
+            armed = watcher.callback
         waker = self._waker
         if waker is None:
             waker = self._waker = Parked(self, pool_for(self._loop)).wake
         self._parked = waker
-        if not self.input_paused:
+        if self.input_paused:
             # Paused: armed by resume().
+            if armed is not None:
+                watcher.stop()
+        elif armed is None:
             watcher.start(waker)
         return True
 
@@ -906,6 +912,18 @@ class WebSocketConnection(EventEmitter):
         if self._parked is not None:
             self._parked = None
             self._read_event.stop()
+        else:
+            self._disarm()
+
+    def _disarm(self) -> None:
+        """Stop the read watcher if a wake-up left it armed (see
+        :meth:`Parked.wake`) and the connection is not parked: it must
+        not call back, and whoever waits on the socket next needs it."""
+        watcher = self._read_event
+        if watcher is not None and self._parked is None:
+            callback = watcher.callback
+            if callback is not None and callback is self._waker:
+                watcher.stop()
 
     def _enqueue(self, message: WebSocketMessage) -> None:
         queue = self._queue
@@ -959,6 +977,7 @@ class WebSocketConnection(EventEmitter):
         return n
 
     def _wait_for_data(self) -> None:
+        self._disarm()                      # left armed by a wake-up
         watcher = self._read_event
         self._waiting = True
         try:
@@ -1362,6 +1381,8 @@ class WebSocketConnection(EventEmitter):
             self.input_paused = True
             if self._parked is not None:
                 self._read_event.stop()     # parked: stays parked, unarmed
+            else:
+                self._disarm()              # left armed by a wake-up
             owner = self._read_owner
             if owner is not None and owner is not getcurrent() and self._waiting:
                 self._loop.run_callback(self._interrupt_reader, owner)

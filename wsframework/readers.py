@@ -91,12 +91,15 @@ class Parked:
         """Data (or EOF) arrived: read on in a pooled greenlet (runs in the hub)."""
         connection = self.connection
         if connection._parked is None:
-            return                          # unparked meanwhile
+            # Not parked (woken already, read elsewhere, closing): the
+            # watcher, left armed by the wake-up, is stopped now.
+            connection._disarm()
+            return
         connection._parked = None
-        try:
-            connection._read_event.stop()
-        except Exception:                   # never into the hub
-            logger.exception("%r: could not stop the read watcher", connection)
+        # The watcher stays armed: parking again right after the read (the
+        # usual case) then needs no stop and start (two libev fd changes
+        # and a re-check of the fd per message).  Whatever reads or waits
+        # otherwise stops it first (WebSocketConnection._disarm).
         # The watcher saw the socket readable: the next receive tries first.
         connection._drained = False
         # ReaderPool.wake, inlined (once per message of an idle connection).
