@@ -216,22 +216,23 @@ class WebSocketConnection(EventEmitter):
     STATE_ENDING = ENDING
     STATE_CLOSED = CLOSED
 
+    # The attributes read or written for every message of a parked
+    # connection come first, right after the object's header: at
+    # thousands of connections each message then touches 3-4 cache lines
+    # of its connection rather than most of its 8.
     __slots__ = (
-        "socket", "config", "protocol", "_extensions", "mask_outgoing_packets",
-        "remote_address", "remote_addresses", "websocket_version",
-        "close_reason_code", "close_description", "state", "connected",
-        "input_paused", "output_buffer_full", "assemble_fragments",
-        "max_received_message_size", "close_timeout", "_side",
-        "_reader", "_parser", "_raw", "_out", "_fragment_size",
-        "_queue", "_queue_limit", "_available", "_space",
-        "_read_owner", "_background", "_resumed", "_closed", "_close_emitted",
-        "_close_timer", "_keepalive_at", "_last_receive",
-        "_ping_sent_at", "_loop", "_check_scheduled", "_socket_closed",
-        "_close_when_flushed", "_close_received", "_waiting", "_drained",
-        "_read_event", "_checks", "_queue_full", "_queue_bytes",
-        "_queue_byte_limit", "_close_hook", "_metrics", "_consumer_idle", "_closed_locally",
-        "_may_park", "_parked", "_waker",
-        "__weakref__",
+        "_parked", "_read_event", "_drained", "_parser", "state", "_read_owner", "_raw",
+        "_keepalive_at", "_last_receive", "_ping_sent_at", "_loop", "_metrics", "_extensions",
+        "mask_outgoing_packets", "_fragment_size", "_reader", "_out", "_socket_closed",
+        "_waker", "input_paused",
+        "socket", "config", "protocol", "remote_address", "remote_addresses",
+        "websocket_version", "close_reason_code", "close_description", "connected",
+        "output_buffer_full", "assemble_fragments", "max_received_message_size",
+        "close_timeout", "_side", "_queue", "_queue_limit", "_available", "_space",
+        "_background", "_resumed", "_closed", "_close_emitted", "_close_timer",
+        "_check_scheduled", "_close_when_flushed", "_close_received", "_waiting", "_checks",
+        "_queue_full", "_queue_bytes", "_queue_byte_limit", "_close_hook", "_consumer_idle",
+        "_closed_locally", "_may_park", "__weakref__",
     )
 
     def __init__(self, socket: Any, extensions: list | None = None,
