@@ -222,6 +222,7 @@ class WebSocketConnection(EventEmitter):
     # of its connection rather than most of its 8.
     __slots__ = (
         "_parked", "_read_event", "_drained", "_parser", "state", "_read_owner", "_raw",
+        "_on_message",
         "_keepalive_at", "_last_receive", "_ping_sent_at", "_loop", "_metrics", "_extensions",
         "mask_outgoing_packets", "_fragment_size", "_reader", "_out", "_socket_closed",
         "_waker", "input_paused",
@@ -242,6 +243,7 @@ class WebSocketConnection(EventEmitter):
                  metrics: Any = None, remote_addresses: list[str | None] | None = None,
                  ) -> None:
         self._events = None                 # EventEmitter.__init__, without the call
+        self._on_message: Callable[[WebSocketMessage], Any] | None = None
         if isinstance(mask_outgoing_packets, Side):
             side = mask_outgoing_packets
         else:
@@ -377,6 +379,17 @@ class WebSocketConnection(EventEmitter):
         """Whether this side sent the first close frame (or dropped the
         connection): who ended it, for the close metrics."""
         return self._closed_locally
+
+    def _handlers_changed(self, event: str | None) -> None:
+        """Keep ``_on_message``: the ``message`` event's handler when it
+        is the only one and not a ``once`` (what the one-step read calls
+        without looking the event up: at thousands of connections, the
+        handler table and its list are cache misses on every message)."""
+        if event is None or event == "message":
+            events = self._events
+            handlers = events.get("message") if events else None
+            self._on_message = (handlers[0] if handlers and len(handlers) == 1
+                                and type(handlers[0]) is not Once else None)
 
     @property
     def side(self) -> Side:
@@ -850,19 +863,17 @@ class WebSocketConnection(EventEmitter):
                 metrics = self._metrics
                 if metrics is not None:
                     _count_in(metrics, message)
-                events = self._events
-                handlers = events.get("message") if events else None
-                if not handlers:
-                    self._enqueue(message)
-                elif len(handlers) == 1 and type(handlers[0]) is not Once:
-                    handler = handlers[0]   # emit(), inlined for its usual case
-                    try:
+                handler = self._on_message
+                if handler is not None:
+                    try:                    # emit(), inlined for its usual case
                         handler(message)
                     except Exception:
                         logger.exception("%s handler for %r raised",
                                          type(self).__name__, "message")
-                else:
+                elif self.has_listeners("message"):
                     self.emit("message", message)
+                else:
+                    self._enqueue(message)
             elif data > 0:
                 if self._keepalive_at:
                     self._touch()

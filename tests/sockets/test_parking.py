@@ -557,3 +557,58 @@ def test_a_handler_that_blocks_leaves_the_other_wake_ups_to_another_reader():
     finally:
         release.set()
         server.stop()
+
+
+def test_message_handlers_changed_between_messages_of_a_parked_connection():
+    # The one-step read calls the only plain "message" handler directly
+    # (a shortcut kept by on/off/once/remove_all_listeners): each change
+    # of the handlers shows in the next message's replies.
+    def first(message) -> None:
+        connection = message_owner[0]
+        text = message.data
+        connection.send("first " + text)
+        if text == "add":
+            connection.on("message", second)
+        elif text == "drop first":
+            connection.off("message", first)
+
+    def second(message) -> None:
+        message_owner[0].send("second " + message.data)
+
+    def once(message) -> None:
+        message_owner[0].send("once " + message.data)
+
+    message_owner = []
+
+    def accept(connection) -> None:
+        message_owner.append(connection)
+        connection.on("message", first)
+
+    server = Server(on_accept=accept)
+    try:
+        client = server.client()
+
+        def replies(text: str, count: int) -> list[str]:
+            client.send_frame(Opcode.TEXT, text.encode())
+            return sorted(client.read_frame().binary_payload.decode() for _ in range(count))
+
+        assert replies("one", 1) == ["first one"]
+        assert replies("add", 1) == ["first add"]
+        assert replies("two", 2) == ["first two", "second two"]
+        assert replies("drop first", 2) == ["first drop first", "second drop first"]
+        assert replies("three", 1) == ["second three"]
+        connection = server.only_connection()
+        connection.once("message", once)
+        assert replies("four", 2) == ["once four", "second four"]
+        assert replies("five", 1) == ["second five"]
+        connection.remove_all_listeners("message")
+        connection.on("message", once)
+        assert replies("six", 1) == ["once six"]
+        connection.off("message", once)
+        connection.once("message", once)
+        assert replies("seven", 1) == ["once seven"]
+        # No handler left: the message waits for receive().
+        client.send_frame(Opcode.TEXT, b"eight")
+        assert connection.receive(timeout=5).data == "eight"
+    finally:
+        server.stop()
