@@ -122,6 +122,33 @@ def test_a_closed_socket_raises_ebadf(pair, recv_small, send_now):
     assert info.value.errno == errno.EBADF
 
 
+class FilenoOnly:
+    """Not a socket: only its fileno(), which the C calls take too."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+
+def test_the_c_calls_take_anything_with_fileno(pair):
+    # A socket's descriptor is read from the object; anything else is asked.
+    if not SPEEDUPS:
+        return                              # the pure-Python twins take sockets only
+    client, server = pair
+    assert c_send_now(FilenoOnly(client), encode_frame(Opcode.TEXT, b"hi", mask=True)) == 8
+    wait_readable(server)
+    assert c_recv_small(FilenoOnly(server), bytearray(1024), True, 125) == "hi"
+    wrapped = FilenoOnly(server)
+    server.close()
+    for call in (lambda: c_recv_small(wrapped, bytearray(1024), True, 125),
+                 lambda: c_send_now(wrapped, b"x")):
+        with pytest.raises(OSError) as info:
+            call()
+        assert info.value.errno == errno.EBADF
+
+
 def test_send_now_sends_and_never_waits(pair, send_now):
     client, server = pair
     assert send_now(server, b"hello") == 5
