@@ -20,6 +20,7 @@ from gevent.server import StreamServer
 from greenlet import greenlet
 
 from wsframework import WebSocketServer
+from wsframework.protocol.message import WebSocketMessage
 from wsframework.readers import POOL_SIZE as _READERS_SIZE, pool_for as _readers_for
 from wsframework.protocol.framing import Opcode
 from wsframework.protocol.frame import encode_close_payload, encode_frame
@@ -610,5 +611,31 @@ def test_message_handlers_changed_between_messages_of_a_parked_connection():
         # No handler left: the message waits for receive().
         client.send_frame(Opcode.TEXT, b"eight")
         assert connection.receive(timeout=5).data == "eight"
+    finally:
+        server.stop()
+
+
+def test_messages_of_the_one_step_read_are_whole():
+    # _read_woken makes its messages without WebSocketMessage's __init__:
+    # they must equal those of the class call, attribute by attribute.
+    received = []
+
+    def accept(connection) -> None:
+        def on_message(message) -> None:
+            received.append(message)
+            connection.send(message.data)
+        connection.on("message", on_message)
+
+    server = Server(on_accept=accept)
+    try:
+        client = server.client()
+        round_trip(client, "h\u00e9llo")
+        client.send_frame(Opcode.BINARY, b"\x00\xff")
+        assert client.read_frame().binary_payload == b"\x00\xff"
+        assert_parked(server.only_connection())
+        expected = [WebSocketMessage("utf8", "h\u00e9llo"), WebSocketMessage("binary", None, b"\x00\xff")]
+        assert [(m.type, m.utf8_data, m.binary_data, m.data) for m in received] == \
+            [(m.type, m.utf8_data, m.binary_data, m.data) for m in expected]
+        assert received[0].is_text and not received[1].is_text
     finally:
         server.stop()
