@@ -56,7 +56,7 @@ from .protocol.timerwheel import wheel_for
 from .protocol.utf8 import decode_utf8, utf8_length
 from .readers import Parked, checks_for, pool_for
 from .receiving import recv_small
-from .sending import send_now
+from .sending import send_now, send_small
 
 __all__ = ["WebSocketConnection"]
 
@@ -413,6 +413,25 @@ class WebSocketConnection(EventEmitter):
         called once the message is written (``error`` None) or failed.
         """
         kind = type(data)
+        if (callback is None and (kind is str or kind is bytes) and self.state == OPEN
+                and self._metrics is None and self._out is None and not self._socket_closed
+                and self._read_event is not None and not self._extensions
+                and not self.mask_outgoing_packets):
+            reader = self._reader
+            if len(reader.buf) <= reader.pos:
+                # The usual case (a small message, nothing queued, corked or
+                # received ahead of it, a plain socket) in one call that
+                # frames and sends it: once per message sent.
+                try:
+                    unsent = send_small(self._raw, data, self._fragment_size)
+                except OSError as exc:
+                    self._on_socket_error(exc, "write")
+                    return False
+                if unsent == 0:
+                    return True
+                if unsent is not None:
+                    return self._send_rest(data, unsent)
+                # Not small: framed below.
         if kind is str:
             opcode, payload, heads = _TEXT, data.encode("utf-8"), SMALL_TEXT_HEADS
         elif kind is bytes:
@@ -608,6 +627,17 @@ class WebSocketConnection(EventEmitter):
         if verdict == SENT:
             return True
         return self._settle(verdict, callback)
+
+    def _send_rest(self, data: str | bytes, unsent: int) -> bool:
+        """Queue the last ``unsent`` bytes of the small frame of ``data``
+        that send_small could not hand to the kernel whole."""
+        if type(data) is str:
+            payload, heads = data.encode("utf-8"), SMALL_TEXT_HEADS
+        else:
+            payload, heads = data, SMALL_BINARY_HEADS
+        frame = heads[len(payload)] + payload
+        return self._settle(self._outgoing().enqueue(memoryview(frame)[len(frame) - unsent:]),
+                            None)
 
     def _send_direct(self, data: bytes) -> bool:
         """Write ``data`` to a plain socket with nothing queued before it
