@@ -133,6 +133,7 @@ def _count_in(metrics, message: "WebSocketMessage") -> None:
 def _keepalive_due(connection: "WebSocketConnection") -> None:
     """The keepalive wheel's callback: ``connection``'s deadline has come."""
     connection._keepalive_at = 0.0
+    connection._keepalive = False
     connection._on_keepalive_timer()
 
 
@@ -226,8 +227,8 @@ class WebSocketConnection(EventEmitter):
     # of its connection rather than most of its 8.
     __slots__ = (
         "_parked", "_read_event", "_drained", "_parser", "state", "_read_owner", "_raw",
-        "_on_message",
-        "_keepalive_at", "_last_receive", "_ping_sent_at", "_loop", "_metrics", "_extensions",
+        "_on_message", "_replying",
+        "_keepalive", "_last_receive", "_ping_sent_at", "_loop", "_metrics", "_extensions",
         "mask_outgoing_packets", "_fragment_size", "_reader", "_out", "_socket_closed",
         "_waker", "input_paused",
         "socket", "config", "protocol", "remote_address", "remote_addresses",
@@ -237,7 +238,7 @@ class WebSocketConnection(EventEmitter):
         "_background", "_resumed", "_closed", "_close_emitted", "_close_timer",
         "_check_scheduled", "_close_when_flushed", "_close_received", "_waiting", "_checks",
         "_queue_full", "_queue_bytes", "_queue_byte_limit", "_close_hook", "_consumer_idle",
-        "_closed_locally", "_may_park", "__weakref__",
+        "_keepalive_at", "_closed_locally", "_may_park", "__weakref__",
     )
 
     def __init__(self, socket: Any, extensions: list | None = None,
@@ -248,6 +249,10 @@ class WebSocketConnection(EventEmitter):
                  ) -> None:
         self._events = None                 # EventEmitter.__init__, without the call
         self._on_message: Callable[[WebSocketMessage], Any] | None = None
+        # Whether the one-step read is in its message handler with nothing
+        # received ahead (until anything more is received): send() then
+        # knows the reader's buffer is empty without reading it.
+        self._replying = False
         if isinstance(mask_outgoing_packets, Side):
             side = mask_outgoing_packets
         else:
@@ -345,6 +350,10 @@ class WebSocketConnection(EventEmitter):
         # Read by the hot paths: one check when metrics are off.
         self._metrics = metrics
         self._keepalive_at = 0.0
+        # Whether _keepalive_at is set: what the one-step read checks (a
+        # bool rather than a float of each connection's own: at thousands
+        # of connections that float is a cache miss per message).
+        self._keepalive = False
         self._last_receive = 0.0
         self._ping_sent_at = 0.0
 
@@ -417,8 +426,7 @@ class WebSocketConnection(EventEmitter):
                 and self._metrics is None and self._out is None and not self._socket_closed
                 and self._read_event is not None and not self._extensions
                 and not self.mask_outgoing_packets):
-            reader = self._reader
-            if len(reader.buf) <= reader.pos:
+            if self._replying or len(self._reader.buf) <= self._reader.pos:
                 # The usual case (a small message, nothing queued, corked or
                 # received ahead of it, a plain socket) in one call that
                 # frames and sends it: once per message sent.
@@ -859,8 +867,11 @@ class WebSocketConnection(EventEmitter):
             self._read_owner = None
         return False
 
-    def _read_woken(self) -> bool:
+    def _read_woken(self, now: float | None = None) -> bool:
         """Read on after a wake-up from parking; True if parked again.
+        ``now``: the loop's time, if the caller has it (its reader pool
+        shares one float for all the connections woken in a turn, rather
+        than each connection making its own).
 
         An event-style connection's usual wake-up in one pass: one receive
         brings exactly one whole small text or binary frame; its message
@@ -885,9 +896,9 @@ class WebSocketConnection(EventEmitter):
                 return False
             if type(data) is not int:
                 fast = True
-                if self._keepalive_at:
+                if self._keepalive:
                     # _touch(), inlined for its usual case
-                    self._last_receive = self._loop.now()
+                    self._last_receive = self._loop.now() if now is None else now
                     if self._ping_sent_at:
                         self._touch()
                 # WebSocketMessage(...), without the class call (which
@@ -907,11 +918,16 @@ class WebSocketConnection(EventEmitter):
                     _count_in(metrics, message)
                 handler = self._on_message
                 if handler is not None:
+                    # Nothing was buffered ahead of this message (see above),
+                    # so a reply need not look at the reader (see send()).
+                    self._replying = True
                     try:                    # emit(), inlined for its usual case
                         handler(message)
                     except Exception:
                         logger.exception("%s handler for %r raised",
                                          type(self).__name__, "message")
+                    finally:
+                        self._replying = False
                 elif self.has_listeners("message"):
                     self.emit("message", message)
                 else:
@@ -1002,6 +1018,7 @@ class WebSocketConnection(EventEmitter):
                 self._last_receive = self._loop.now()
 
     def _receive(self, view: memoryview) -> int:
+        self._replying = False              # something may be buffered from now on
         out = self._out
         if out is not None and out.cork is not None:
             self._uncork()                  # replies out before we wait for more
@@ -1390,12 +1407,14 @@ class WebSocketConnection(EventEmitter):
         if self._keepalive_at:
             wheel.cancel(self, self._keepalive_at)
         self._keepalive_at = self._loop.now() + max(delay, 0.001)
+        self._keepalive = True
         wheel.schedule(self, self._keepalive_at)
 
     def _stop_keepalive(self) -> None:
         if self._keepalive_at:
             wheel_for(self._loop, _keepalive_due).cancel(self, self._keepalive_at)
             self._keepalive_at = 0.0
+            self._keepalive = False
 
     def _on_keepalive_timer(self) -> None:
         if self.state != OPEN:

@@ -106,7 +106,9 @@ class Parked:
         readers = self.readers
         readers.ready.append(connection)
         if not readers.scheduled:
+            # The first wake-up of this turn of the loop.
             readers.scheduled = True
+            readers.now = readers.loop.now()
             readers.loop.run_callback(readers.run_ready)
 
     def throw(self, error: Any = None, *_args: Any) -> None:
@@ -136,7 +138,7 @@ class ReaderPool:
     each time; these wait for work between turns instead.  At most
     ``size`` wait idle; more are made only while none is idle."""
 
-    __slots__ = ("hub", "loop", "idle", "size", "ready", "scheduled")
+    __slots__ = ("hub", "loop", "idle", "size", "ready", "scheduled", "now")
 
     def __init__(self, hub: Any, size: int) -> None:
         self.hub = hub
@@ -147,12 +149,18 @@ class ReaderPool:
         self.ready: deque[WebSocketConnection] = deque()
         #: Whether run_ready is due on the loop's next callback run.
         self.scheduled = False
+        #: The loop's time at the first wake-up of the latest turn that had
+        #: any: when the connections in ``ready`` were found readable (the
+        #: time of their last receive, for keepalive).  One float for all of
+        #: them, not one made and freed per connection and message.
+        self.now: float = hub.loop.now()
 
     def wake(self, connection: "WebSocketConnection") -> None:
         """Read ``connection`` on the loop's next callback run (in the hub)."""
         self.ready.append(connection)
         if not self.scheduled:
             self.scheduled = True
+            self.now = self.loop.now()
             self.loop.run_callback(self.run_ready)
 
     def run_ready(self) -> None:
@@ -204,7 +212,7 @@ class ReaderPool:
                 connection = error = None
                 while ready:
                     connection = ready.popleft()
-                    connection._read_woken()
+                    connection._read_woken(self.now)
             except gevent.GreenletExit:
                 return
             except BaseException:               # noqa: B036 - never into the hub

@@ -639,3 +639,22 @@ def test_messages_of_the_one_step_read_are_whole():
         assert received[0].is_text and not received[1].is_text
     finally:
         server.stop()
+
+
+def test_a_message_of_a_parked_connection_is_its_last_receive():
+    # The one-step read takes the loop's time from its reader pool (one
+    # float per turn of the loop): never older than the wake-up.
+    server = Server(keepalive_interval=60)
+    try:
+        client = server.client()
+        round_trip(client, "one")
+        connection = server.only_connection()
+        for text in ("two", "three"):
+            gevent.sleep(0.01)                   # the loop's time moves on
+            before = connection._loop.now()
+            assert connection._last_receive < before
+            round_trip(client, text)
+            assert connection._last_receive >= before
+            assert_parked(connection)
+    finally:
+        server.stop()
