@@ -21,7 +21,7 @@ from greenlet import greenlet
 
 from wsframework import WebSocketServer
 from wsframework.protocol.message import WebSocketMessage
-from wsframework.readers import POOL_SIZE as _READERS_SIZE, pool_for as _readers_for
+from wsframework.readers import BATCH as _BATCH, POOL_SIZE as _READERS_SIZE, pool_for as _readers_for
 from wsframework.protocol.framing import Opcode
 from wsframework.protocol.frame import encode_close_payload, encode_frame
 
@@ -658,3 +658,20 @@ def test_a_message_of_a_parked_connection_is_its_last_receive():
             assert_parked(connection)
     finally:
         server.stop()
+
+
+def test_more_wake_ups_in_a_turn_than_a_batch_are_all_read(echo_server):
+    # Once BATCH connections are woken in a turn they are read at once,
+    # between the watchers' callbacks; the rest at the end of the turn.
+    clients = [echo_server.client() for _ in range(3 * _BATCH + 5)]
+    for client in clients:
+        round_trip(client)
+    for index, client in enumerate(clients):
+        client.send_frame(Opcode.TEXT, b"%d" % index)
+    gevent.sleep(0.05)                  # (a fast loop takes them over several turns)
+    for index, client in enumerate(clients):
+        frame = client.read_frame()
+        assert (frame.opcode, frame.binary_payload) == (Opcode.TEXT, b"%d" % index)
+    for connection in echo_server.server.connections:
+        assert_parked(connection)
+    assert not _readers_for(gevent.get_hub().loop).ready
