@@ -257,6 +257,7 @@ POOL_SIZE = 16
 #: its watcher and waker) is then still in the CPU's caches.  With thousands
 #: woken per turn, the first would otherwise be long evicted when read.
 BATCH = 64
+
 _pools: dict[Any, ReaderPool] = {}
 
 
