@@ -56,7 +56,7 @@ from .protocol.timerwheel import wheel_for
 from .protocol.utf8 import decode_utf8, utf8_length
 from .readers import Parked, checks_for, pool_for
 from .receiving import recv_small
-from .sending import send_now
+from .sending import send_now, send_small
 
 __all__ = ["WebSocketConnection"]
 
@@ -112,6 +112,10 @@ class _NonBlocking:
         return self.sock.recv_into(view)
 
 
+# A message received by the one-step read is made with this, not the class
+# call (see _read_woken).
+_new_message = object.__new__
+
 # A keepalive ping's payload when metrics are on: a tag and the loop time it
 # was sent at, echoed by the pong (wsframework_ping_rtt_seconds).
 _RTT_TAG = b"wsf"
@@ -140,6 +144,7 @@ def _count_in(metrics, message: "WebSocketMessage") -> None:
 def _keepalive_due(connection: "WebSocketConnection") -> None:
     """The keepalive wheel's callback: ``connection``'s deadline has come."""
     connection._keepalive_at = 0.0
+    connection._keepalive = False
     connection._on_keepalive_timer()
 
 
@@ -227,22 +232,24 @@ class WebSocketConnection(EventEmitter):
     STATE_ENDING = ENDING
     STATE_CLOSED = CLOSED
 
+    # The attributes read or written for every message of a parked
+    # connection come first, right after the object's header: at
+    # thousands of connections each message then touches 3-4 cache lines
+    # of its connection rather than most of its 8.
     __slots__ = (
-        "socket", "config", "protocol", "_extensions", "mask_outgoing_packets",
-        "remote_address", "remote_addresses", "websocket_version",
-        "close_reason_code", "close_description", "state", "connected",
-        "input_paused", "output_buffer_full", "assemble_fragments",
-        "max_received_message_size", "close_timeout", "_side",
-        "_reader", "_parser", "_raw", "_out", "_fragment_size",
-        "_queue", "_queue_limit", "_available", "_space",
-        "_read_owner", "_background", "_resumed", "_closed", "_close_emitted",
-        "_close_timer", "_keepalive_at", "_last_receive",
-        "_ping_sent_at", "_loop", "_check_scheduled", "_socket_closed",
-        "_close_when_flushed", "_close_received", "_waiting", "_drained",
-        "_read_event", "_checks", "_queue_full", "_queue_bytes",
-        "_queue_byte_limit", "_close_hook", "_metrics", "_consumer_idle", "_closed_locally",
-        "_may_park", "_parked", "_waker", "_lowat",
-        "__weakref__",
+        "_parked", "_read_event", "_drained", "_parser", "state", "_read_owner", "_raw",
+        "_on_message", "_replying",
+        "_keepalive", "_last_receive", "_ping_sent_at", "_loop", "_metrics", "_extensions",
+        "mask_outgoing_packets", "_fragment_size", "_reader", "_out", "_socket_closed",
+        "_waker", "input_paused", "_lowat",
+        "socket", "config", "protocol", "remote_address", "remote_addresses",
+        "websocket_version", "close_reason_code", "close_description", "connected",
+        "output_buffer_full", "assemble_fragments", "max_received_message_size",
+        "close_timeout", "_side", "_queue", "_queue_limit", "_available", "_space",
+        "_background", "_resumed", "_closed", "_close_emitted", "_close_timer",
+        "_check_scheduled", "_close_when_flushed", "_close_received", "_waiting", "_checks",
+        "_queue_full", "_queue_bytes", "_queue_byte_limit", "_close_hook", "_consumer_idle",
+        "_keepalive_at", "_closed_locally", "_may_park", "__weakref__",
     )
 
     def __init__(self, socket: Any, extensions: list | None = None,
@@ -252,6 +259,11 @@ class WebSocketConnection(EventEmitter):
                  metrics: Any = None, remote_addresses: list[str | None] | None = None,
                  ) -> None:
         self._events = None                 # EventEmitter.__init__, without the call
+        self._on_message: Callable[[WebSocketMessage], Any] | None = None
+        # Whether the one-step read is in its message handler with nothing
+        # received ahead (until anything more is received): send() then
+        # knows the reader's buffer is empty without reading it.
+        self._replying = False
         if isinstance(mask_outgoing_packets, Side):
             side = mask_outgoing_packets
         else:
@@ -350,6 +362,10 @@ class WebSocketConnection(EventEmitter):
         # Read by the hot paths: one check when metrics are off.
         self._metrics = metrics
         self._keepalive_at = 0.0
+        # Whether _keepalive_at is set: what the one-step read checks (a
+        # bool rather than a float of each connection's own: at thousands
+        # of connections that float is a cache miss per message).
+        self._keepalive = False
         self._last_receive = 0.0
         self._ping_sent_at = 0.0
 
@@ -389,6 +405,17 @@ class WebSocketConnection(EventEmitter):
         connection): who ended it, for the close metrics."""
         return self._closed_locally
 
+    def _handlers_changed(self, event: str | None) -> None:
+        """Keep ``_on_message``: the ``message`` event's handler when it
+        is the only one and not a ``once`` (what the one-step read calls
+        without looking the event up: at thousands of connections, the
+        handler table and its list are cache misses on every message)."""
+        if event is None or event == "message":
+            events = self._events
+            handlers = events.get("message") if events else None
+            self._on_message = (handlers[0] if handlers and len(handlers) == 1
+                                and type(handlers[0]) is not Once else None)
+
     @property
     def side(self) -> Side:
         """Which end of the connection this is: ``Side.SERVER`` or ``Side.CLIENT``."""
@@ -407,6 +434,24 @@ class WebSocketConnection(EventEmitter):
         called once the message is written (``error`` None) or failed.
         """
         kind = type(data)
+        if (callback is None and (kind is str or kind is bytes) and self.state == OPEN
+                and self._metrics is None and self._out is None and not self._socket_closed
+                and self._read_event is not None and not self._extensions
+                and not self.mask_outgoing_packets):
+            if self._replying or len(self._reader.buf) <= self._reader.pos:
+                # The usual case (a small message, nothing queued, corked or
+                # received ahead of it, a plain socket) in one call that
+                # frames and sends it: once per message sent.
+                try:
+                    unsent = send_small(self._raw, data, self._fragment_size)
+                except OSError as exc:
+                    self._on_socket_error(exc, "write")
+                    return False
+                if unsent == 0:
+                    return True
+                if unsent is not None:
+                    return self._send_rest(data, unsent)
+                # Not small: framed below.
         if kind is str:
             opcode, payload, heads = _TEXT, data.encode("utf-8"), SMALL_TEXT_HEADS
         elif kind is bytes:
@@ -602,6 +647,17 @@ class WebSocketConnection(EventEmitter):
         if verdict == SENT:
             return True
         return self._settle(verdict, callback)
+
+    def _send_rest(self, data: str | bytes, unsent: int) -> bool:
+        """Queue the last ``unsent`` bytes of the small frame of ``data``
+        that send_small could not hand to the kernel whole."""
+        if type(data) is str:
+            payload, heads = data.encode("utf-8"), SMALL_TEXT_HEADS
+        else:
+            payload, heads = data, SMALL_BINARY_HEADS
+        frame = heads[len(payload)] + payload
+        return self._settle(self._outgoing().enqueue(memoryview(frame)[len(frame) - unsent:]),
+                            None)
 
     def _send_direct(self, data: bytes) -> bool:
         """Write ``data`` to a plain socket with nothing queued before it
@@ -823,8 +879,11 @@ class WebSocketConnection(EventEmitter):
             self._read_owner = None
         return False
 
-    def _read_woken(self) -> bool:
+    def _read_woken(self, now: float | None = None) -> bool:
         """Read on after a wake-up from parking; True if parked again.
+        ``now``: the loop's time, if the caller has it (its reader pool
+        shares one float for all the connections woken in a turn, rather
+        than each connection making its own).
 
         An event-style connection's usual wake-up in one pass: one receive
         brings exactly one whole small text or binary frame; its message
@@ -849,31 +908,42 @@ class WebSocketConnection(EventEmitter):
                 return False
             if type(data) is not int:
                 fast = True
-                if self._keepalive_at:
+                if self._keepalive:
                     # _touch(), inlined for its usual case
-                    self._last_receive = self._loop.now()
+                    self._last_receive = self._loop.now() if now is None else now
                     if self._ping_sent_at:
                         self._touch()
+                # WebSocketMessage(...), without the class call (which
+                # runs __init__ in a frame of its own: ~1,000 instructions).
+                message = _new_message(WebSocketMessage)
                 if type(data) is str:
-                    message = WebSocketMessage("utf8", data)
+                    message.type = "utf8"
+                    message.utf8_data = data
+                    message.binary_data = None
                 else:
-                    message = WebSocketMessage("binary", None, data)
+                    message.type = "binary"
+                    message.utf8_data = None
+                    message.binary_data = data
+                message.data = data
                 metrics = self._metrics
                 if metrics is not None:
                     _count_in(metrics, message)
-                events = self._events
-                handlers = events.get("message") if events else None
-                if not handlers:
-                    self._enqueue(message)
-                elif len(handlers) == 1 and type(handlers[0]) is not Once:
-                    handler = handlers[0]   # emit(), inlined for its usual case
-                    try:
+                handler = self._on_message
+                if handler is not None:
+                    # Nothing was buffered ahead of this message (see above),
+                    # so a reply need not look at the reader (see send()).
+                    self._replying = True
+                    try:                    # emit(), inlined for its usual case
                         handler(message)
                     except Exception:
                         logger.exception("%s handler for %r raised",
                                          type(self).__name__, "message")
-                else:
+                    finally:
+                        self._replying = False
+                elif self.has_listeners("message"):
                     self.emit("message", message)
+                else:
+                    self._enqueue(message)
             elif data > 0:
                 if self._keepalive_at:
                     self._touch()
@@ -895,23 +965,29 @@ class WebSocketConnection(EventEmitter):
         """Wait for data in the event loop rather than in this greenlet
         (which then ends or serves another connection): arm the socket's
         read watcher with a :class:`Parked`.  False when that cannot be
-        done (someone else's wait, a closed socket)."""
+        done (someone else's wait, a closed socket).  A watcher that the
+        wake-up left armed (see :meth:`Parked.wake`) is kept as it is."""
         watcher = self._read_event
-        if self._socket_closed or watcher.callback is not None:
+        armed = watcher.callback
+        if self._socket_closed or (armed is not None and armed is not self._waker):
             return False
         out = self._out
         if out is not None and out.cork is not None:
             self._uncork()                  # replies out before we wait for more
             if self.state != OPEN or self._socket_closed:
                 return False
+            armed = watcher.callback
         if self._lowat > 1:
             self._set_lowat(1)              # any byte must wake a parked connection
         waker = self._waker
         if waker is None:
             waker = self._waker = Parked(self, pool_for(self._loop)).wake
         self._parked = waker
-        if not self.input_paused:
+        if self.input_paused:
             # Paused: armed by resume().
+            if armed is not None:
+                watcher.stop()
+        elif armed is None:
             watcher.start(waker)
         return True
 
@@ -920,6 +996,18 @@ class WebSocketConnection(EventEmitter):
         if self._parked is not None:
             self._parked = None
             self._read_event.stop()
+        else:
+            self._disarm()
+
+    def _disarm(self) -> None:
+        """Stop the read watcher if a wake-up left it armed (see
+        :meth:`Parked.wake`) and the connection is not parked: it must
+        not call back, and whoever waits on the socket next needs it."""
+        watcher = self._read_event
+        if watcher is not None and self._parked is None:
+            callback = watcher.callback
+            if callback is not None and callback is self._waker:
+                watcher.stop()
 
     def _enqueue(self, message: WebSocketMessage) -> None:
         queue = self._queue
@@ -944,6 +1032,7 @@ class WebSocketConnection(EventEmitter):
                 self._last_receive = self._loop.now()
 
     def _receive(self, view: memoryview) -> int:
+        self._replying = False              # something may be buffered from now on
         out = self._out
         if out is not None and out.cork is not None:
             self._uncork()                  # replies out before we wait for more
@@ -977,6 +1066,7 @@ class WebSocketConnection(EventEmitter):
     def _wait_for_data(self, wanted: int = 0) -> None:
         """Block until the socket is readable; with ``wanted`` (the bytes the
         receive has room for) large, until a good part of them has come."""
+        self._disarm()                      # left armed by a wake-up
         watcher = self._read_event
         self._waiting = True
         try:
@@ -1357,12 +1447,14 @@ class WebSocketConnection(EventEmitter):
         if self._keepalive_at:
             wheel.cancel(self, self._keepalive_at)
         self._keepalive_at = self._loop.now() + max(delay, 0.001)
+        self._keepalive = True
         wheel.schedule(self, self._keepalive_at)
 
     def _stop_keepalive(self) -> None:
         if self._keepalive_at:
             wheel_for(self._loop, _keepalive_due).cancel(self, self._keepalive_at)
             self._keepalive_at = 0.0
+            self._keepalive = False
 
     def _on_keepalive_timer(self) -> None:
         if self.state != OPEN:
@@ -1406,6 +1498,8 @@ class WebSocketConnection(EventEmitter):
             self.input_paused = True
             if self._parked is not None:
                 self._read_event.stop()     # parked: stays parked, unarmed
+            else:
+                self._disarm()              # left armed by a wake-up
             owner = self._read_owner
             if owner is not None and owner is not getcurrent() and self._waiting:
                 self._loop.run_callback(self._interrupt_reader, owner)

@@ -39,6 +39,7 @@ class EventEmitter:
         if self._events is None:
             self._events = {}
         self._events.setdefault(event, []).append(fn)
+        self._handlers_changed(event)
         return self
 
     add_listener = on
@@ -60,6 +61,8 @@ class EventEmitter:
                     break
             if not handlers:
                 self._forget(event)
+            else:
+                self._handlers_changed(event)
         return self
 
     remove_listener = off
@@ -70,6 +73,7 @@ class EventEmitter:
         del self._events[event]
         if not self._events:
             self._events = None
+        self._handlers_changed(event)
 
     def _remove_wrapper(self, event: str, wrapper: Once) -> None:
         handlers = self._events.get(event) if self._events else None
@@ -80,6 +84,8 @@ class EventEmitter:
                     break
             if not handlers:
                 self._forget(event)
+            else:
+                self._handlers_changed(event)
 
     def remove_all_listeners(self, event: str | None = None) -> "EventEmitter":
         """Forget every handler of ``event``, or of every event."""
@@ -90,7 +96,12 @@ class EventEmitter:
                 self._events.pop(event, None)
                 if not self._events:
                     self._events = None
+            self._handlers_changed(event)
         return self
+
+    def _handlers_changed(self, event: str | None) -> None:
+        """The handlers of ``event`` (None: of every event) changed: a hook
+        for a subclass that keeps a shortcut to one event's handler."""
 
     def listeners(self, event: str) -> list[Handler]:
         """The handlers of ``event``, in registration order."""

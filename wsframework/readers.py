@@ -8,8 +8,8 @@
   ``switch``, so that gevent's ``cancel_wait`` finds its ``throw``), which
   hands the connection to its :class:`ReaderPool` when data comes.  The
   connections woken in one turn of the event loop are read one after the
-  other by one pooled greenlet: two greenlet switches per turn, not per
-  connection.
+  other by one pooled greenlet, in batches of up to :data:`BATCH`: two
+  greenlet switches per batch, not per connection.
 
 The connection's read loop itself stays in :mod:`wsframework.connection`;
 these objects only decide which greenlet runs it.
@@ -91,20 +91,28 @@ class Parked:
         """Data (or EOF) arrived: read on in a pooled greenlet (runs in the hub)."""
         connection = self.connection
         if connection._parked is None:
-            return                          # unparked meanwhile
+            # Not parked (woken already, read elsewhere, closing): the
+            # watcher, left armed by the wake-up, is stopped now.
+            connection._disarm()
+            return
         connection._parked = None
-        try:
-            connection._read_event.stop()
-        except Exception:                   # never into the hub
-            logger.exception("%r: could not stop the read watcher", connection)
+        # The watcher stays armed: parking again right after the read (the
+        # usual case) then needs no stop and start (two libev fd changes
+        # and a re-check of the fd per message).  Whatever reads or waits
+        # otherwise stops it first (WebSocketConnection._disarm).
         # The watcher saw the socket readable: the next receive tries first.
         connection._drained = False
         # ReaderPool.wake, inlined (once per message of an idle connection).
         readers = self.readers
-        readers.ready.append(connection)
+        ready = readers.ready
+        ready.append(connection)
         if not readers.scheduled:
+            # The first wake-up of this turn of the loop.
             readers.scheduled = True
+            readers.now = readers.loop.now()
             readers.loop.run_callback(readers.run_ready)
+        elif len(ready) >= BATCH:
+            readers.read_batch()
 
     def throw(self, error: Any = None, *_args: Any) -> None:
         """The socket was closed elsewhere while parked (runs in the hub):
@@ -125,7 +133,9 @@ class ReaderPool:
 
     Wake-ups are gathered: the connections woken in one turn of the event
     loop wait in ``ready``, and once every watcher of that turn has been
-    called (a loop callback) one reader reads them one after the other.  A
+    called (a loop callback) one reader reads them one after the other;
+    as soon as :data:`BATCH` wait, they are read at once (between two
+    watchers' callbacks), while their wake-up's objects are still cached.  A
     reader whose handler blocks leaves the rest to another, so one slow
     handler never holds up other connections.
 
@@ -133,7 +143,7 @@ class ReaderPool:
     each time; these wait for work between turns instead.  At most
     ``size`` wait idle; more are made only while none is idle."""
 
-    __slots__ = ("hub", "loop", "idle", "size", "ready", "scheduled")
+    __slots__ = ("hub", "loop", "idle", "size", "ready", "scheduled", "now")
 
     def __init__(self, hub: Any, size: int) -> None:
         self.hub = hub
@@ -144,12 +154,18 @@ class ReaderPool:
         self.ready: deque[WebSocketConnection] = deque()
         #: Whether run_ready is due on the loop's next callback run.
         self.scheduled = False
+        #: The loop's time at the first wake-up of the latest turn that had
+        #: any: when the connections in ``ready`` were found readable (the
+        #: time of their last receive, for keepalive).  One float for all of
+        #: them, not one made and freed per connection and message.
+        self.now: float = hub.loop.now()
 
     def wake(self, connection: "WebSocketConnection") -> None:
         """Read ``connection`` on the loop's next callback run (in the hub)."""
         self.ready.append(connection)
         if not self.scheduled:
             self.scheduled = True
+            self.now = self.loop.now()
             self.loop.run_callback(self.run_ready)
 
     def run_ready(self) -> None:
@@ -168,6 +184,16 @@ class ReaderPool:
             if ready:                           # after a failure: try again
                 self.scheduled = True
                 self.loop.run_callback(self.run_ready)
+
+    def read_batch(self) -> None:
+        """Read the connections woken so far, now (in the hub, between two
+        watchers' callbacks of a turn): see :data:`BATCH`."""
+        ready = self.ready
+        try:
+            while ready:
+                self._reader().switch(None, None)
+        except Exception:                       # never into the hub
+            logger.exception("could not resume reading")
 
     def dispatch(self, connection: "WebSocketConnection", error: OSError | None) -> None:
         """Read ``connection`` (or fail it with ``error``) in an idle reader
@@ -201,7 +227,7 @@ class ReaderPool:
                 connection = error = None
                 while ready:
                     connection = ready.popleft()
-                    connection._read_woken()
+                    connection._read_woken(self.now)
             except gevent.GreenletExit:
                 return
             except BaseException:               # noqa: B036 - never into the hub
@@ -225,6 +251,13 @@ class ReaderPool:
 
 #: Idle pooled readers kept per event loop.
 POOL_SIZE = 16
+
+#: Connections woken in one turn are read once this many wait, rather than
+#: all at the end of the turn: what their wake-up touched (the connection,
+#: its watcher and waker) is then still in the CPU's caches.  With thousands
+#: woken per turn, the first would otherwise be long evicted when read.
+BATCH = 64
+
 _pools: dict[Any, ReaderPool] = {}
 
 

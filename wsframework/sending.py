@@ -1,5 +1,5 @@
 """Writing to sockets: ``send_now``, one send that never waits;
-``send_each``, one message to many sockets for ``broadcast()``; and
+``send_small``, a small message framed and sent that way; ``send_each``, one message to many sockets for ``broadcast()``; and
 ``send_all``, an HTTP answer written with an idle limit.
 
 The C versions (see :mod:`wsframework.protocol.speedups`) keep the GIL for
@@ -18,9 +18,11 @@ from typing import Any, Sequence
 
 from gevent.socket import socket as _GeventSocket
 
+from .protocol.framing import SMALL_BINARY_HEADS, SMALL_TEXT_HEADS
 from .protocol.speedups import SPEEDUPS, accelerated  # SPEEDUPS: re-exported, the one flag
 
-__all__ = ["send_now", "py_send_now", "send_each", "py_send_each", "send_all", "SPEEDUPS"]
+__all__ = ["send_now", "py_send_now", "send_small", "py_send_small", "send_each",
+           "py_send_each", "send_all", "SPEEDUPS"]
 
 
 def py_send_now(sock: Any, data: bytes | bytearray | memoryview) -> int:
@@ -34,6 +36,32 @@ def py_send_now(sock: Any, data: bytes | bytearray | memoryview) -> int:
 
 
 send_now = accelerated("send_now", py_send_now)
+
+
+def py_send_small(sock: Any, data: str | bytes, fragment: int) -> int | None:
+    """Frame ``data`` (str: a text message, bytes: binary) unmasked as one
+    frame and send it to ``sock`` without waiting, when its payload is at
+    most 125 bytes and (``fragment`` > 0) at most ``fragment``: returns
+    how many bytes of the frame the kernel did not take (0: all sent).
+    None, with nothing sent, when the message is not that small.  A
+    server's usual message, in one call."""
+    kind = type(data)
+    if kind is str:
+        if len(data) > 125:                 # never small: not encoded for nothing
+            return None
+        payload, heads = data.encode("utf-8"), SMALL_TEXT_HEADS
+    elif kind is bytes:
+        payload, heads = data, SMALL_BINARY_HEADS
+    else:
+        raise TypeError("send_small: data must be str or bytes")
+    n = len(payload)
+    if n > 125 or (fragment > 0 and n > fragment):
+        return None
+    frame = heads[n] + payload
+    return len(frame) - py_send_now(sock, frame)
+
+
+send_small = accelerated("send_small", py_send_small)
 
 
 def py_send_each(socks: Sequence[Any], data: bytes) -> list[tuple[int, int]]:

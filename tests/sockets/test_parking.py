@@ -20,7 +20,8 @@ from gevent.server import StreamServer
 from greenlet import greenlet
 
 from wsframework import WebSocketServer
-from wsframework.readers import POOL_SIZE as _READERS_SIZE, pool_for as _readers_for
+from wsframework.protocol.message import WebSocketMessage
+from wsframework.readers import BATCH as _BATCH, POOL_SIZE as _READERS_SIZE, pool_for as _readers_for
 from wsframework.protocol.framing import Opcode
 from wsframework.protocol.frame import encode_close_payload, encode_frame
 
@@ -557,3 +558,120 @@ def test_a_handler_that_blocks_leaves_the_other_wake_ups_to_another_reader():
     finally:
         release.set()
         server.stop()
+
+
+def test_message_handlers_changed_between_messages_of_a_parked_connection():
+    # The one-step read calls the only plain "message" handler directly
+    # (a shortcut kept by on/off/once/remove_all_listeners): each change
+    # of the handlers shows in the next message's replies.
+    def first(message) -> None:
+        connection = message_owner[0]
+        text = message.data
+        connection.send("first " + text)
+        if text == "add":
+            connection.on("message", second)
+        elif text == "drop first":
+            connection.off("message", first)
+
+    def second(message) -> None:
+        message_owner[0].send("second " + message.data)
+
+    def once(message) -> None:
+        message_owner[0].send("once " + message.data)
+
+    message_owner = []
+
+    def accept(connection) -> None:
+        message_owner.append(connection)
+        connection.on("message", first)
+
+    server = Server(on_accept=accept)
+    try:
+        client = server.client()
+
+        def replies(text: str, count: int) -> list[str]:
+            client.send_frame(Opcode.TEXT, text.encode())
+            return sorted(client.read_frame().binary_payload.decode() for _ in range(count))
+
+        assert replies("one", 1) == ["first one"]
+        assert replies("add", 1) == ["first add"]
+        assert replies("two", 2) == ["first two", "second two"]
+        assert replies("drop first", 2) == ["first drop first", "second drop first"]
+        assert replies("three", 1) == ["second three"]
+        connection = server.only_connection()
+        connection.once("message", once)
+        assert replies("four", 2) == ["once four", "second four"]
+        assert replies("five", 1) == ["second five"]
+        connection.remove_all_listeners("message")
+        connection.on("message", once)
+        assert replies("six", 1) == ["once six"]
+        connection.off("message", once)
+        connection.once("message", once)
+        assert replies("seven", 1) == ["once seven"]
+        # No handler left: the message waits for receive().
+        client.send_frame(Opcode.TEXT, b"eight")
+        assert connection.receive(timeout=5).data == "eight"
+    finally:
+        server.stop()
+
+
+def test_messages_of_the_one_step_read_are_whole():
+    # _read_woken makes its messages without WebSocketMessage's __init__:
+    # they must equal those of the class call, attribute by attribute.
+    received = []
+
+    def accept(connection) -> None:
+        def on_message(message) -> None:
+            received.append(message)
+            connection.send(message.data)
+        connection.on("message", on_message)
+
+    server = Server(on_accept=accept)
+    try:
+        client = server.client()
+        round_trip(client, "h\u00e9llo")
+        client.send_frame(Opcode.BINARY, b"\x00\xff")
+        assert client.read_frame().binary_payload == b"\x00\xff"
+        assert_parked(server.only_connection())
+        expected = [WebSocketMessage("utf8", "h\u00e9llo"), WebSocketMessage("binary", None, b"\x00\xff")]
+        assert [(m.type, m.utf8_data, m.binary_data, m.data) for m in received] == \
+            [(m.type, m.utf8_data, m.binary_data, m.data) for m in expected]
+        assert received[0].is_text and not received[1].is_text
+    finally:
+        server.stop()
+
+
+def test_a_message_of_a_parked_connection_is_its_last_receive():
+    # The one-step read takes the loop's time from its reader pool (one
+    # float per turn of the loop): never older than the wake-up.
+    server = Server(keepalive_interval=60)
+    try:
+        client = server.client()
+        round_trip(client, "one")
+        connection = server.only_connection()
+        for text in ("two", "three"):
+            gevent.sleep(0.01)                   # the loop's time moves on
+            before = connection._loop.now()
+            assert connection._last_receive < before
+            round_trip(client, text)
+            assert connection._last_receive >= before
+            assert_parked(connection)
+    finally:
+        server.stop()
+
+
+def test_more_wake_ups_in_a_turn_than_a_batch_are_all_read(echo_server):
+    # Once BATCH connections are woken in a turn they are read at once,
+    # between the watchers' callbacks; the rest at the end of the turn.
+    clients = [echo_server.client() for _ in range(3 * _BATCH + 5)]
+    for client in clients:
+        round_trip(client)
+    for index, client in enumerate(clients):
+        client.send_frame(Opcode.TEXT, b"%d" % index)
+    gevent.sleep(0.05)                  # (a fast loop takes them over several turns)
+    for index, client in enumerate(clients):
+        frame = client.read_frame()
+        assert (frame.opcode, frame.binary_payload) == (Opcode.TEXT, b"%d" % index)
+    for connection in echo_server.server.connections:
+        assert_parked(connection)
+    assert not _readers_for(gevent.get_hub().loop).ready

@@ -123,3 +123,21 @@ def test_a_slow_consumer_does_not_hold_up_the_others(make_server):
     assert received == list(range(100))
     slow_side = next(c for c in accepted if c.socket.getpeername() == stalled.socket.getsockname())
     assert slow_side.close_reason_code == 1008
+
+
+def test_a_small_message_cut_short_by_the_kernel_is_finished_in_order(slow):
+    # Small messages go out framed in one call; once the kernel takes one
+    # only in part (or not at all), the rest is queued and what follows
+    # goes behind it.
+    server, server_side, client = slow("close")
+    sent = 0
+    while server_side._out is None:
+        server_side.send(sent.to_bytes(4, "big") + b"x" * 96)
+        sent += 1
+        assert sent < 1_000_000, "the kernel never stopped taking data"
+    for _ in range(10):
+        server_side.send(sent.to_bytes(4, "big") + b"x" * 96)
+        sent += 1
+    server_side.send(b"end")
+    client.resume()
+    assert received_until_marker(client) == list(range(sent))

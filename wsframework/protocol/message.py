@@ -17,6 +17,8 @@ class WebSocketMessage:
 
     def __init__(self, type: str, utf8_data: str | None = None,
                  binary_data: bytes | None = None) -> None:
+        # WebSocketConnection._read_woken sets these four itself (no call
+        # of this per message it receives): keep the two in step.
         self.type = type
         self.utf8_data = utf8_data
         self.binary_data = binary_data
