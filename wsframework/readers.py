@@ -173,15 +173,11 @@ class ReaderPool:
         callback, in the hub): usually one reader takes them all and comes
         back idle; if its handler blocks, the hub is back here and the
         next reader goes on with the rest."""
-        ready = self.ready
         try:
-            while ready:
-                self._reader().switch(None, None)
-        except Exception:                       # never into the hub
-            logger.exception("could not resume reading")
+            self.read_batch()
         finally:
             self.scheduled = False
-            if ready:                           # after a failure: try again
+            if self.ready:                      # after a failure: try again
                 self.scheduled = True
                 self.loop.run_callback(self.run_ready)
 
