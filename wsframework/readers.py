@@ -102,7 +102,7 @@ class Parked:
         # otherwise stops it first (WebSocketConnection._disarm).
         # The watcher saw the socket readable: the next receive tries first.
         connection._drained = False
-        # ReaderPool.wake, inlined (once per message of an idle connection).
+        # Queue it for the pool (once per message of an idle connection).
         readers = self.readers
         ready = readers.ready
         ready.append(connection)
@@ -159,14 +159,6 @@ class ReaderPool:
         #: time of their last receive, for keepalive).  One float for all of
         #: them, not one made and freed per connection and message.
         self.now: float = hub.loop.now()
-
-    def wake(self, connection: "WebSocketConnection") -> None:
-        """Read ``connection`` on the loop's next callback run (in the hub)."""
-        self.ready.append(connection)
-        if not self.scheduled:
-            self.scheduled = True
-            self.now = self.loop.now()
-            self.loop.run_callback(self.run_ready)
 
     def run_ready(self) -> None:
         """Hand the woken connections to readers until none is left (a loop

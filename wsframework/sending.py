@@ -1,6 +1,7 @@
 """Writing to sockets: ``send_now``, one send that never waits;
-``send_small``, a small message framed and sent that way; ``send_each``, one message to many sockets for ``broadcast()``; and
-``send_all``, an HTTP answer written with an idle limit.
+``send_small``, a small message framed and sent that way; ``send_each``,
+one message to many sockets for ``broadcast()``; and ``send_all``, an
+HTTP answer written with an idle limit.
 
 The C versions (see :mod:`wsframework.protocol.speedups`) keep the GIL for
 their system calls (the sockets never block) and run the loop of a
